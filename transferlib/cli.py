@@ -1,0 +1,248 @@
+"""Command line: ``python -m transferlib {pretrain,finetune,evaluate,predict} --help``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from .checkpoint import atomic_write_text, load_model, save_model
+from .config import fast_mode, machine_info, source_model_dir
+from .csvdata import read_labelled_csv, split_frame
+from .errors import DataError, TransferlibError
+from .strategies import DESCRIPTIONS, PRESETS, REGULARIZERS, SCHEDULES, get_strategy
+
+DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _writable_dir(path: str) -> Path:
+    """Create ``path`` and prove it is writable *before* any training starts."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise DataError(f"output folder {out} is not writable ({exc.strerror})") from None
+    return out
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    atomic_write_text(path, json.dumps(payload, indent=2, default=str))
+
+
+def _print_epoch(epoch: int, history) -> None:
+    row = history.iloc[-1]
+    shown = {k: round(float(v), 4) for k, v in row.items() if k.startswith(("train_", "valid_"))}
+    print(f"epoch {int(row['epoch'])}: {shown} ({row['seconds']:.0f} s)", flush=True)
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from .batching import LanguageModelStream
+    from .pipeline import default_sizes, load_source_corpus, pretrain_language_model
+    from .training import LanguageModelTask, evaluate
+
+    out = _writable_dir(args.out)
+    sizes = default_sizes()
+    p = sizes["pretrain"]
+    train = load_source_corpus(args.corpus, fast=fast_mode(), split="train")
+    valid = load_source_corpus(args.corpus, fast=fast_mode(), split="valid")
+    result = pretrain_language_model(
+        train, valid, vocab_size=args.vocab_size or p["vocab_size"],
+        emb_dim=args.emb_dim or p["emb_dim"], hidden_dim=args.hidden_dim or p["hidden_dim"],
+        num_layers=args.layers or p["num_layers"], epochs=args.epochs or sizes["pretrain_epochs"],
+        batch_size=args.batch_size or p["batch_size"], bptt=args.bptt or p["bptt"], lr=args.lr,
+        seed=args.seed, amp=not args.no_amp, device=args.device, max_tokens=args.max_tokens,
+        progress=sys.stderr.isatty(), on_epoch_end=_print_epoch)
+    test = load_source_corpus(args.corpus, fast=fast_mode(), split="test")
+    stream = LanguageModelStream(test, result.vocab, batch_size=16, bptt=result.metrics["bptt"])
+    result.metrics["test_perplexity"] = evaluate(result.model, stream, LanguageModelTask(),
+                                                 amp=not args.no_amp)["perplexity"]
+    meta = {**result.metrics, "command": " ".join(["python -m transferlib"] + sys.argv[1:]),
+            "corpus": args.corpus, "seed": args.seed, "fast_mode": fast_mode(),
+            "machine": machine_info()}
+    save_model(out, result.model, result.vocab, meta=meta, dtype=DTYPES[args.save_dtype])
+    result.history.to_csv(out / "history.csv", index=False)
+    _write_json(out / "metrics.json", meta)
+    print(result.history.to_string(index=False))
+    m = result.metrics
+    print(f"saved the language model to {out} (perplexity: valid {m['valid_perplexity']:.1f}, "
+          f"test {m['test_perplexity']:.1f})")
+    return 0
+
+
+def _read_splits(args: argparse.Namespace):
+    df, report = read_labelled_csv(args.data, args.text_column, args.label_column,
+                                   args.split_column)
+    if report.total:
+        print(f"{args.data}: {report}", file=sys.stderr)
+    if "split" not in df:
+        df = split_frame(df, seed=args.seed)
+        print(f"{args.data}: no {args.split_column!r} column; made a seeded 80/10/10 split",
+              file=sys.stderr)
+    return df, report
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from .pipeline import default_sizes, finetune_classifier
+
+    out = _writable_dir(args.out)
+    sizes = default_sizes()
+    df, report = _read_splits(args)
+    train, valid, test = (df[df["split"] == s].reset_index(drop=True)
+                          for s in ("train", "valid", "test"))
+    cap = args.max_train or sizes["max_train"]
+    if cap:
+        train = train.sample(n=min(cap, len(train)), random_state=args.seed)
+    if sizes["max_eval"]:
+        valid, test = valid.head(sizes["max_eval"]), test.head(sizes["max_eval"])
+    strategy = get_strategy(args.strategy, regularizer=args.regularizer, lam=args.lam,
+                            schedule=args.schedule)
+    pretrained = None
+    if strategy.pretrained:
+        pretrained = args.pretrained or str(source_model_dir())
+    lm_texts = []
+    if args.lm_data:
+        lm_texts = _read_unlabelled(args.lm_data, args.lm_text_column)
+    result = finetune_classifier(
+        train, valid, test, strategy, pretrained=pretrained, lm_texts=lm_texts,
+        epochs=args.epochs or sizes["epochs"], lm_epochs=args.lm_epochs or sizes["lm_epochs"],
+        lr=args.lr, seed=args.seed, amp=not args.no_amp, device=args.device,
+        progress=sys.stderr.isatty(), on_epoch_end=_print_epoch)
+    if result.transfer is not None:
+        print(result.transfer)
+    metrics = {**result.metrics, "strategy_name": args.strategy, "pretrained": pretrained,
+               "data": str(args.data), "skipped_rows": report.skipped,
+               "command": " ".join(["python -m transferlib"] + sys.argv[1:])}
+    save_model(out, result.model, result.vocab, classes=result.classes, meta=metrics)
+    result.history.to_csv(out / "history.csv", index=False)
+    _write_json(out / "metrics.json", metrics)
+    print(result.history.to_string(index=False))
+    print(json.dumps({k: metrics[k] for k in ("valid_accuracy", "test_accuracy", "n_train",
+                                              "n_test", "seconds") if k in metrics}))
+    return 0
+
+
+def _read_unlabelled(path: str, column: str) -> list[str]:
+    """Texts of the train split (or all rows when there is no split column) of a CSV."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    if column not in df:
+        raise DataError(f"{path}: no column {column!r}; the columns are {list(df.columns)}")
+    if "split" in df:
+        df = df[df["split"] == "train"]
+    return [t for t in df[column] if t.strip()]
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .batching import TextClassificationDataset, make_loader
+    from .training import ClassificationTask, evaluate, pick_device
+
+    model, vocab, config = load_model(args.model)
+    df, _ = _read_splits(args)
+    if args.split != "all":
+        df = df[df["split"] == args.split]
+    unknown = sorted(set(df["label"]) - set(config["classes"]))
+    if unknown:
+        raise DataError(f"{args.data}: labels {unknown[:5]} are not among the model's classes "
+                        f"{config['classes']}")
+    ds = TextClassificationDataset(df["text"], df["label"], vocab, config["classes"])
+    device = pick_device(args.device)
+    metrics = evaluate(model.to(device), make_loader(ds, 256, shuffle=False),
+                       ClassificationTask(), device)
+    print(json.dumps({**metrics, "n": len(ds)}))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import predict_texts
+
+    model, vocab, config = load_model(args.model)
+    for text, probs in zip(args.texts, predict_texts(model, vocab, args.texts)):
+        best = max(range(len(probs)), key=probs.__getitem__)
+        print(f"{config['classes'][best]}\t{probs[best]:.3f}\t{text}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m transferlib", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("pretrain", help="train the source LSTM language model")
+    p.add_argument("--corpus", default="both", choices=["brown", "sotu", "both"])
+    p.add_argument("--out", required=True, help="model folder to write")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--vocab-size", type=int)
+    p.add_argument("--emb-dim", type=int)
+    p.add_argument("--hidden-dim", type=int)
+    p.add_argument("--layers", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--bptt", type=int)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--max-tokens", type=int, help="use only the first N training tokens")
+    p.add_argument("--save-dtype", choices=list(DTYPES), default="fp32")
+    p.set_defaults(func=cmd_pretrain)
+
+    f = sub.add_parser("finetune", help="fine-tune a classifier on a CSV of labelled texts")
+    f.add_argument("--data", required=True, help="CSV with a text and a label column")
+    f.add_argument("--out", required=True, help="model folder to write (+ metrics.json)")
+    f.add_argument("--pretrained", help="source model folder (default: the shipped one)")
+    f.add_argument("--strategy", default="ulmfit", choices=list(PRESETS),
+                   help="; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
+    f.add_argument("--regularizer", choices=REGULARIZERS, help="override the strategy's R(w)")
+    f.add_argument("--lam", type=float, help="λ for the regularizer")
+    f.add_argument("--schedule", choices=SCHEDULES, help="override the strategy's schedule")
+    f.add_argument("--lm-data", help="CSV of unlabelled in-domain texts for the target-LM stage")
+    f.add_argument("--lm-text-column", default="text")
+    f.add_argument("--epochs", type=int)
+    f.add_argument("--lm-epochs", type=int)
+    f.add_argument("--lr", type=float, default=2e-3)
+    f.add_argument("--max-train", type=int, help="use at most N labelled training examples")
+    f.set_defaults(func=cmd_finetune)
+
+    e = sub.add_parser("evaluate", help="accuracy of a saved classifier on a CSV")
+    e.add_argument("--model", required=True)
+    e.add_argument("--data", required=True)
+    e.add_argument("--split", default="test", choices=["train", "valid", "test", "all"])
+    e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("predict", help="classify texts given on the command line")
+    r.add_argument("--model", required=True)
+    r.add_argument("texts", nargs="+")
+    r.add_argument("--device", default="cpu")
+    r.set_defaults(func=cmd_predict)
+
+    for q in (f, e):
+        q.add_argument("--text-column", default="text")
+        q.add_argument("--label-column", default="label")
+        q.add_argument("--split-column", default="split")
+    for q in (p, f, e):
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    for q in (p, f):
+        q.add_argument("--no-amp", action="store_true", help="train in fp32 (no autocast)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except TransferlibError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

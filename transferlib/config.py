@@ -1,0 +1,51 @@
+"""Run-time settings read when they are needed, never at import time.
+
+Fast mode (``TRANSFERLIB_FAST=1``) shrinks corpora, epochs and model sizes so that the tests and
+the notebooks run in CI in seconds; the code paths are the same as in full mode.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+FAST_ENV = "TRANSFERLIB_FAST"
+DATA_ENV = "TRANSFERLIB_DATA"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def fast_mode() -> bool:
+    """True when ``TRANSFERLIB_FAST`` is set to anything but '', '0' or 'false'."""
+    return os.environ.get(FAST_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def data_dir() -> Path:
+    """The folder holding the shipped data (``TRANSFERLIB_DATA`` overrides ``<repo>/data``)."""
+    override = os.environ.get(DATA_ENV)
+    return Path(override) if override else REPO_ROOT / "data"
+
+
+def source_model_dir() -> Path:
+    """Where the shipped, pretrained source language model lives."""
+    return data_dir() / "source_model"
+
+
+def machine_info() -> dict:
+    """CPU model, core count, torch version and threads: recorded next to every measurement."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "python": platform.python_version()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
