@@ -144,6 +144,18 @@ def evaluate(model: nn.Module, data: Iterable, task, device: torch.device | None
     return task.metrics(loss_sum, n, correct)
 
 
+def _optimizer_step(optimizer, scaler, params, clip: float | None) -> float:
+    """Unscale, clip (returning the gradient norm before clipping), step and zero the grads."""
+    norm = float("nan")
+    if clip:
+        scaler.unscale_(optimizer)
+        norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    return norm
+
+
 def fit(
     model: nn.Module,
     train_data: Iterable,
@@ -161,16 +173,21 @@ def fit(
     on_epoch_end: Callable[[int, pd.DataFrame], None] | None = None,
     progress: bool = True,
     max_steps_per_epoch: int | None = None,
+    accumulate: int = 1,
 ) -> pd.DataFrame:
     """Train ``model`` for ``epochs`` and return the history, one row per epoch.
 
     ``regularizer`` is a callable with a ``lam`` attribute (see ``regularizers``); the loss
     minimised is ``L + lam * R(w)``. With ``patience``, training stops after that many epochs
     without a better validation metric and the best weights are restored. ``scheduler`` is
-    stepped after every optimizer step.
+    stepped after every optimizer step. ``accumulate=k`` sums the gradients of k batches before
+    each optimizer step (each batch's loss is divided by k): the same update as one k-times
+    larger batch of equal-sized batches, with the memory of one.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if accumulate < 1:
+        raise ValueError(f"accumulate must be >= 1, got {accumulate}")
     device = device or next(model.parameters()).device
     model.to(device)
     use_scaler = amp and device.type == "cuda"
@@ -178,7 +195,6 @@ def fit(
     higher_better = task.monitor == "accuracy"
     best, best_state, bad_epochs = None, None, 0
     rows: list[dict] = []
-    step = 0
     for epoch in range(epochs):
         if on_epoch_start is not None:
             on_epoch_start(epoch)
@@ -190,6 +206,8 @@ def fit(
         start = time.perf_counter()
         bar = tqdm(train_data, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
                    disable=not progress)
+        optimizer.zero_grad(set_to_none=True)
+        pending = 0
         for i, batch in enumerate(bar):
             if max_steps_per_epoch is not None and i >= max_steps_per_epoch:
                 break
@@ -202,21 +220,22 @@ def fit(
                     f"loss became {float(total)} at epoch {epoch + 1}, step {i + 1} "
                     f"(learning rates: {lrs}); the learning rate is likely too high — lower it, "
                     "or keep gradient clipping on")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(total).backward()
-            if clip:
-                scaler.unscale_(optimizer)
-                norms.append(float(torch.nn.utils.clip_grad_norm_(trainable, clip)))
-            scaler.step(optimizer)
-            scaler.update()
-            if scheduler is not None:
-                scheduler.step()
-            step += 1
+            scaler.scale(total / accumulate).backward()
+            pending += 1
+            if pending == accumulate:
+                norms.append(_optimizer_step(optimizer, scaler, trainable, clip))
+                pending = 0
+                if scheduler is not None:
+                    scheduler.step()
             loss_sum += float(loss.detach()) * count
             n += count
             correct += float(right)
             tokens += ntok
             bar.set_postfix(loss=f"{loss_sum / n:.3f}")
+        if pending:  # a last, incomplete accumulation group still updates the weights
+            norms.append(_optimizer_step(optimizer, scaler, trainable, clip))
+            if scheduler is not None:
+                scheduler.step()
         seconds = time.perf_counter() - start
         row = {"epoch": epoch + 1}
         row.update({f"train_{k}": v for k, v in task.metrics(loss_sum, max(n, 1), correct).items()})
@@ -225,7 +244,7 @@ def fit(
                         evaluate(model, valid_data, task, device, amp).items()})
         row.update({"lr": optimizer.param_groups[-1]["lr"], "seconds": seconds,
                     "tokens_per_s": tokens / seconds if seconds > 0 else float("nan"),
-                    "grad_norm": float(np.median(norms)) if norms else float("nan"),
+                    "grad_norm": float(np.nanmedian(norms)) if norms else float("nan"),
                     "trainable_params": sum(p.numel() for p in trainable)})
         rows.append(row)
         history = pd.DataFrame(rows)
