@@ -1,0 +1,49 @@
+"""Shared fixtures: tiny vocabularies, models and CSV files that make tests fast."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from transferlib.model import ModelConfig
+from transferlib.text import Vocab, tokenize
+
+POSITIVE = ["a great film", "wonderful acting and a great story", "i loved it", "superb and moving",
+            "a delight from start to finish", "great fun", "brilliant , moving and funny"]
+NEGATIVE = ["a dull film", "boring and lifeless", "i hated it", "awful acting and a dull story",
+            "a mess from start to finish", "tedious", "flat , lifeless and long"]
+
+
+@pytest.fixture
+def tiny_texts() -> tuple[list[str], list[str]]:
+    texts = POSITIVE + NEGATIVE
+    labels = ["positive"] * len(POSITIVE) + ["negative"] * len(NEGATIVE)
+    return texts, labels
+
+
+@pytest.fixture
+def tiny_vocab(tiny_texts) -> Vocab:
+    return Vocab.build(tokenize(t) for t in tiny_texts[0])
+
+
+@pytest.fixture
+def tiny_cfg(tiny_vocab) -> ModelConfig:
+    return ModelConfig(vocab_size=len(tiny_vocab), emb_dim=16, hidden_dim=24, num_layers=2,
+                       emb_dropout=0.0, layer_dropout=0.0, out_dropout=0.0, n_classes=2,
+                       head_hidden=8)
+
+
+@pytest.fixture
+def small_csv(tmp_path):
+    """A CSV of 200 rows in two classes with a split column."""
+    rng = random.Random(0)
+    rows = ["text,label,split"]
+    for i in range(200):
+        pos = i % 2 == 0
+        words = rng.sample(POSITIVE if pos else NEGATIVE, 2)
+        split = "train" if i < 140 else ("valid" if i < 170 else "test")
+        rows.append(f"\"{' and '.join(words)}\",{'positive' if pos else 'negative'},{split}")
+    path = tmp_path / "small.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path

@@ -1,0 +1,93 @@
+"""The command line end to end, in fast mode, on small files."""
+
+import json
+
+import pytest
+
+from transferlib.checkpoint import load_model
+from transferlib.cli import main
+
+
+@pytest.fixture
+def fast(monkeypatch):
+    monkeypatch.setenv("TRANSFERLIB_FAST", "1")
+
+
+@pytest.fixture(scope="module")
+def fast_lm(tmp_path_factory):
+    """A tiny source LM made by `pretrain` in fast mode, shared by the tests below."""
+    import os
+
+    out = tmp_path_factory.mktemp("lm")
+    old = os.environ.get("TRANSFERLIB_FAST")
+    os.environ["TRANSFERLIB_FAST"] = "1"
+    try:
+        assert main(["pretrain", "--out", str(out), "--corpus", "brown", "--seed", "0"]) == 0
+    finally:
+        if old is None:
+            del os.environ["TRANSFERLIB_FAST"]
+        else:
+            os.environ["TRANSFERLIB_FAST"] = old
+    return out
+
+
+def test_pretrain_writes_a_loadable_model_with_metrics(fast_lm):
+    model, vocab, config = load_model(fast_lm)
+    assert config["kind"] == "language_model" and len(vocab) == model.cfg.vocab_size
+    metrics = json.loads((fast_lm / "metrics.json").read_text())
+    assert metrics["valid_perplexity"] < metrics["vocab_size"]  # better than uniform guessing
+    assert metrics["command"].startswith("python -m transferlib pretrain")
+
+
+def test_finetune_writes_metrics_and_loads_the_encoder(fast, fast_lm, small_csv, tmp_path, capsys):
+    out = tmp_path / "clf"
+    code = main(["finetune", "--data", str(small_csv), "--pretrained", str(fast_lm),
+                 "--strategy", "full", "--epochs", "2", "--out", str(out)])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("test_accuracy", "valid_accuracy", "n_train", "n_test", "seconds"):
+        assert key in metrics
+    assert metrics["n_train"] == 140 and metrics["n_test"] == 30
+    assert "vocabulary transfer" in capsys.readouterr().out
+    model, vocab, config = load_model(out)
+    assert config["classes"] == ["negative", "positive"]
+    lm, lm_vocab, _ = load_model(fast_lm)
+    # the classifier's LSTM started from the LM's; after 2 epochs it moved but stayed close
+    w_clf = model.encoder.layers[0].weight_hh_l0
+    w_lm = lm.encoder.layers[0].weight_hh_l0
+    assert (w_clf - w_lm).norm() < 0.5 * w_lm.norm()
+
+
+def test_finetune_from_scratch_without_split_column(fast, tmp_path, small_csv):
+    lines = small_csv.read_text().splitlines()
+    plain = tmp_path / "plain.csv"
+    plain.write_text("\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
+    out = tmp_path / "scratch"
+    assert main(["finetune", "--data", str(plain), "--strategy", "scratch", "--out",
+                 str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_train"] + metrics["n_valid"] + metrics["n_test"] == 200
+
+
+def test_predict_and_evaluate(fast, fast_lm, small_csv, tmp_path, capsys):
+    out = tmp_path / "clf"
+    main(["finetune", "--data", str(small_csv), "--pretrained", str(fast_lm), "--strategy",
+          "full", "--epochs", "3", "--out", str(out)])
+    capsys.readouterr()
+    assert main(["predict", "--model", str(out), "a great film", "boring"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and all(line.split("\t")[0] in {"positive", "negative"}
+                                   for line in lines)
+    assert main(["evaluate", "--model", str(out), "--data", str(small_csv)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n"] == 30 and 0.0 <= result["accuracy"] <= 1.0
+
+
+def test_bad_input_gives_one_clear_error_and_exit_2(fast, tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("review,stars\nnice,5\n")
+    assert main(["finetune", "--data", str(bad), "--strategy", "scratch", "--out",
+                 str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.csv" in err and "no column 'text'" in err and "['review', 'stars']" in err
+    assert "Traceback" not in err
