@@ -1,0 +1,165 @@
+"""Tests for transferlib.experiments: subsampling, the cached target LM, every experiment's files.
+
+The experiments run in fast mode with a tiny random source LM (not the shipped one, whose size
+changes), so the whole file takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from transferlib import datasets
+from transferlib.checkpoint import load_model, save_model
+from transferlib.cli import build_parser
+from transferlib.errors import DataError
+from transferlib.experiments import (
+    Context,
+    cmd_experiments,
+    experiment_sizes,
+    run_experiment,
+    stratified_order,
+    stratified_subsample,
+    transfer_vs_scratch,
+)
+from transferlib.model import LanguageModel, ModelConfig
+from transferlib.strategies import PRESETS
+from transferlib.text import Vocab, tokenize
+
+SIZES = {"max_train": 120, "max_eval": 60, "max_plots": 8, "lowres_counts": (20, 50, None),
+         "domain_ks": (10, 20), "max_domain": 60, "domain_epochs": 1, "fewshot_ks": (1, 4)}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run fastest on one thread (and do not fight a shared machine's jobs)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory) -> Context:
+    """A context around a tiny random source LM whose vocabulary comes from RT train texts."""
+    torch.manual_seed(0)
+    texts = datasets.load_rotten_tomatoes("train")["text"][:1500]
+    vocab = Vocab.build((tokenize(t) for t in texts), min_freq=2, max_size=600)
+    lm = LanguageModel(ModelConfig(vocab_size=len(vocab), emb_dim=8, hidden_dim=12,
+                                   num_layers=2))
+    folder = save_model(tmp_path_factory.mktemp("src") / "lm", lm, vocab)
+    return Context(folder, {**experiment_sizes(True), **SIZES}, device="cpu",
+                   keep_models={"ulmfit"})
+
+
+def _read(paths: dict[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    meta = json.loads(paths["json"].read_text())
+    assert meta["seconds"] > 0 and "cpu" in meta["machine"] and meta["seeds"]
+    return pd.read_csv(paths["runs"]), pd.read_csv(paths["summary"]), meta
+
+
+def test_stratified_order_prefixes_are_stratified_nested_and_seeded():
+    labels = ["pos"] * 140 + ["neg"] * 60
+    order = stratified_order(labels, seed=4)
+    assert sorted(order) == list(range(200))
+    for n in (10, 25, 50, 100, 199):
+        n_pos = sum(labels[i] == "pos" for i in order[:n])
+        assert abs(n_pos - 0.7 * n) <= 1, n
+    assert order == stratified_order(labels, seed=4) != stratified_order(labels, seed=5)
+    frame = pd.DataFrame({"text": [str(i) for i in range(200)], "label": labels})
+    small, big = (stratified_subsample(frame, n, seed=4) for n in (30, 90))
+    assert set(small.index) < set(big.index)  # nested: the 30 are among the 90
+    assert list(small.index) == sorted(small.index)  # the frame's own row order
+    with pytest.raises(DataError, match="cannot take 201"):
+        stratified_subsample(frame, 201, seed=0)
+
+
+def test_lm_texts_come_from_the_train_split_only(ctx: Context):
+    plots = datasets.load_rotten_tomatoes_plots()
+    held_out = set(plots.loc[plots["split"] != "train", "text"])
+    assert ctx.plots and not set(ctx.plots) & held_out
+    rt = datasets.load_rotten_tomatoes()
+    assert set(ctx.pool["text"]) <= set(rt.loc[rt["split"] == "train", "text"])
+    assert not set(ctx.pool["text"]) & set(ctx.test["text"])
+    assert len(ctx.pool) == SIZES["max_train"] and len(ctx.test) == SIZES["max_eval"]
+
+
+def test_cached_target_lm_is_shared_and_its_vocabulary_fully_reused(ctx: Context):
+    folder = ctx.adapted_lm(0)
+    assert ctx.adapted_lm(0) == folder  # trained once per seed
+    lm, vocab, _ = load_model(folder)
+    source, source_vocab, _ = load_model(ctx.pretrained)
+    assert vocab.itos[:len(source_vocab)] == source_vocab.itos and len(vocab) > len(source_vocab)
+    changed = [not torch.equal(a, b) for a, b in zip(lm.encoder.layers.parameters(),
+                                                     source.encoder.layers.parameters())]
+    assert any(changed)  # stage (b) really trained the LSTM
+
+
+def test_ablation_writes_every_preset(ctx: Context, tmp_path: Path):
+    runs, summary, meta = _read(run_experiment("ablation", tmp_path, [0], ctx=ctx,
+                                               command="test"))
+    assert list(runs["strategy"]) == list(PRESETS) == list(summary["strategy"])
+    assert {"test_accuracy_mean", "test_accuracy_std", "valid_accuracy", "seconds_per_epoch",
+            "trainable_params", "description", "lm_seconds"} <= set(summary.columns)
+    assert runs["test_accuracy"].between(0, 1).all() and (runs["n_test"] == 60).all()
+    by = runs.set_index("strategy")
+    ulm = by.loc[["ulmfit", "ulmfit-l2", "ulmfit-l2sp"]]
+    assert (ulm["new_words"] == 0).all()  # the classifier reuses the adapted LM's vocabulary
+    assert ulm["lm_seconds"].nunique() == 1 and ulm["lm_seconds"].iloc[0] > 0
+    assert np.isnan(by.loc["full", "lm_seconds"])
+    assert by.loc["feature-extraction", "trainable_params"] < by.loc["full",
+                                                                     "trainable_params"]
+    assert meta["source_model"]["emb_dim"] == 8 and meta["command"] == "test"
+
+
+def test_lowres_curve_rows_and_answer(ctx: Context, tmp_path: Path):
+    runs, summary, meta = _read(run_experiment("lowres", tmp_path, [0, 1], ctx=ctx))
+    assert len(runs) == 3 * 2 * 2  # label counts x seeds x (scratch, ulmfit)
+    assert sorted(set(runs["n_labels"])) == [20, 50, 120] and (runs["n_labels"]
+                                                               == runs["n_train"]).all()
+    assert len(summary) == 6 and (summary["n_seeds"] == 2).all()
+    # every label count reuses the seed's adapted LM with its whole vocabulary
+    assert (runs.loc[runs["strategy"] == "ulmfit", "new_words"] == 0).all()
+    assert meta["answer"].startswith("cannot answer")  # 1000 labels are not in this pool
+
+
+def test_transfer_vs_scratch_sentence_follows_the_numbers():
+    summary = pd.DataFrame({"strategy": ["ulmfit", "scratch"], "n_labels": [100, 1000],
+                            "test_accuracy_mean": [0.71, 0.68],
+                            "test_accuracy_std": [0.01, 0.02], "n_seeds": [3, 3]})
+    assert transfer_vs_scratch(summary, "ulmfit").startswith("yes: ulmfit with 100 labels "
+                                                             "reaches 0.710 ± 0.010")
+    summary.loc[1, "test_accuracy_mean"] = 0.75
+    assert transfer_vs_scratch(summary, "ulmfit").startswith("no:")
+    assert transfer_vs_scratch(summary, "gradual").startswith("cannot answer")
+
+
+def test_domains_never_score_on_the_k_training_sentences(ctx: Context, tmp_path: Path):
+    runs, summary, _ = _read(run_experiment("domains", tmp_path, [0], ctx=ctx))
+    assert len(runs) == 3 * (1 + 2 * 3)  # domains x (as-is on all + k x 3 methods)
+    assert set(runs["method"]) == {"rt-as-is", "rt-adapted", "scratch"}
+    assert (runs["n_eval"] == 60 - runs["k"]).all()
+    assert runs["accuracy"].between(0, 1).all()
+    assert len(summary) == len(runs) and {"accuracy_mean", "accuracy_std"} <= set(summary)
+
+
+def test_zeroshot_experiment_files(ctx: Context, tmp_path: Path):
+    runs, summary, meta = _read(run_experiment("zeroshot", tmp_path, [0, 1], ctx=ctx))
+    assert len(runs) == 3 + 2 * 2 and len(summary) == 3 + 2
+    assert set(summary["method"]) == {"majority", "lm-zero-shot", "lm-zero-shot-calibrated",
+                                      "prototype"}
+    assert (runs["n_test"] == 60).all() and meta["templates"]
+
+
+def test_cli_registers_experiments():
+    args = build_parser().parse_args(["experiments", "lowres", "--fast", "--seeds", "0", "1",
+                                      "--strategy", "gradual"])
+    assert args.func is cmd_experiments and args.seeds == [0, 1] and args.fast
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["experiments", "lowres", "--strategy", "scratch"])

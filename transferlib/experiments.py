@@ -1,0 +1,413 @@
+"""The transfer experiments: ablation, low-resource curve, other domains, zero/few-shot.
+
+Taught in notebooks 01 (the questions and the results), 06 (the ablation and the low-resource
+curve) and 09 (domains, zero-/few-shot). ``python -m transferlib experiments NAME`` writes, per
+experiment, ``NAME_runs.csv`` (one row per run), ``NAME.csv`` (mean ± std over seeds),
+``NAME.png`` and ``NAME.json`` (command, machine, seconds, sizes). Every classifier is trained
+by ``pipeline.finetune_classifier``.
+
+The target-LM stage (ULMFiT's stage b) only reads unlabelled train texts, so it is the same for
+ulmfit, ulmfit-l2, ulmfit-l2sp and every label count of the low-resource curve: it runs once per
+seed (``adapt_language_model``), the adapted LM is saved to a temporary model folder, and the
+classifier starts from that folder with the strategy's ``target_lm`` switched off. The
+classifier's vocabulary then equals the adapted LM's (same unlabelled texts), so every
+embedding row is copied; only the dropout masks' random stream differs from an uncached run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import datasets
+from .checkpoint import load_model, read_config, save_model
+from .config import REPO_ROOT, fast_mode, machine_info, source_model_dir
+from .errors import DataError
+from .model import LanguageModel, ModelConfig
+from .pipeline import default_sizes, finetune_classifier, finetune_language_model
+from .strategies import DESCRIPTIONS, PRESETS
+from .text import Vocab
+from .training import pick_device, set_seed
+from .transfer import build_target_vocab, transfer_encoder
+from .zeroshot import TEMPLATES, accuracy_on, adapt_classifier, run_zeroshot
+
+EXPERIMENTS = ("ablation", "lowres", "domains", "zeroshot")
+
+
+def experiment_sizes(fast: bool | None = None) -> dict:
+    """``pipeline.default_sizes`` plus the experiments' own sizes; ``None`` in
+    ``lowres_counts`` means the whole training pool (notebook 01)."""
+    fast = fast_mode() if fast is None else fast
+    own = ({"max_plots": 40, "lowres_counts": (50, 100, None), "domain_ks": (10, 50),
+            "max_domain": 200, "domain_epochs": 2, "fewshot_ks": (1, 5, 10)} if fast else
+           {"max_plots": None, "lowres_counts": (50, 100, 250, 500, 1000, 2000, None),
+            "domain_ks": (10, 50, 200), "max_domain": None, "domain_epochs": 10,
+            "fewshot_ks": (1, 5, 10, 50)})
+    return {**default_sizes(fast), "lr": 2e-3, **own}
+
+
+def stratified_order(labels: Sequence[str], seed: int) -> list[int]:
+    """A seeded order of the positions whose every prefix is class-stratified (notebook 06).
+
+    Each class is shuffled; its j-th member of n_c gets the key (j + 0.5) / n_c and positions
+    are sorted by key, so the first n rows hold each class within one of n * share. Prefixes
+    are nested: the 50 examples are among the 100, which are among the 250, ...
+    """
+    labels = np.asarray(list(labels))
+    rng = np.random.default_rng(seed)
+    keys = np.empty(len(labels))
+    for c in sorted(set(labels.tolist())):
+        rows = rng.permutation(np.flatnonzero(labels == c))
+        keys[rows] = (np.arange(len(rows)) + 0.5) / len(rows)
+    return np.lexsort((rng.random(len(labels)), keys)).tolist()
+
+
+def stratified_subsample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """The first ``n`` rows of ``stratified_order(frame.label, seed)``, in the frame's own row
+    order and with its index kept (notebook 06)."""
+    if not 0 < n <= len(frame):
+        raise DataError(f"cannot take {n} examples from {len(frame)}")
+    order = stratified_order(frame["label"], seed)[:n]
+    return frame.iloc[sorted(order)]
+
+
+def adapt_language_model(
+    pretrained: str | Path, texts: list[str], valid_texts: list[str], epochs: int, lr: float,
+    seed: int, amp: bool = True, device: str = "auto", progress: bool = False,
+) -> tuple[LanguageModel, Vocab, pd.DataFrame]:
+    """ULMFiT stage (b) on its own, exactly as ``finetune_classifier`` runs it: vocabulary
+    transfer to ``source + target words``, then ``finetune_language_model`` (notebook 06)."""
+    set_seed(seed)
+    source, source_vocab, _ = load_model(pretrained)
+    if not isinstance(source, LanguageModel):
+        raise DataError(f"{pretrained} holds a classifier, not a language model")
+    vocab = build_target_vocab(source_vocab, texts, min_freq=2)
+    cfg = ModelConfig(**{**source.cfg.to_dict(), "vocab_size": len(vocab), "n_classes": 0,
+                         "emb_dropout": 0.1, "layer_dropout": 0.3, "out_dropout": 0.4})
+    lm = LanguageModel(cfg)
+    transfer_encoder(lm, source, source_vocab, vocab)
+    history = finetune_language_model(lm, vocab, texts, valid_texts, epochs=epochs, lr=lr,
+                                      seed=seed, amp=amp, device=pick_device(device),
+                                      progress=progress)
+    return lm, vocab, history
+
+
+@dataclass
+class Context:
+    """What the experiments share in one process: data, sizes, adapted LMs, trained models."""
+
+    pretrained: Path
+    sizes: dict
+    device: str = "auto"
+    amp: bool = True
+    keep_models: set[str] = field(default_factory=set)
+    lm_seconds: dict[int, float] = field(default_factory=dict)
+    _tmp: tempfile.TemporaryDirectory | None = None
+    _lms: dict[int, Path] = field(default_factory=dict)
+    _runs: dict[tuple, dict] = field(default_factory=dict)
+
+    def __post_init__(self):
+        cap, ev, plots = (self.sizes[k] for k in ("max_train", "max_eval", "max_plots"))
+        train = datasets.load_rotten_tomatoes("train")
+        self.pool = stratified_subsample(train, cap, 0).reset_index(drop=True) if cap and \
+            cap < len(train) else train
+        self.valid, self.test = (datasets.load_rotten_tomatoes(s) for s in ("valid", "test"))
+        if ev:
+            self.valid, self.test = self.valid.head(ev), self.test.head(ev)
+        self.plots = list(datasets.load_rotten_tomatoes_plots("train")["text"])[:plots]
+        model = read_config(self.pretrained)["model"]
+        self.model_sizes = {k: model[k] for k in ("emb_dim", "hidden_dim", "num_layers")}
+
+    def adapted_lm(self, seed: int) -> Path:
+        """The target-LM-adapted source model of ``seed`` (trained on first use)."""
+        if seed not in self._lms:
+            self._tmp = self._tmp or tempfile.TemporaryDirectory(prefix="transferlib-lm-")
+            lm, vocab, hist = adapt_language_model(
+                self.pretrained, list(self.pool["text"]) + self.plots, list(self.valid["text"]),
+                self.sizes["lm_epochs"], self.sizes["lr"] / 2, seed, self.amp, self.device)
+            self.lm_seconds[seed] = float(hist["seconds"].sum())
+            self._lms[seed] = save_model(Path(self._tmp.name) / f"lm-seed{seed}", lm, vocab,
+                                         meta={"adapted_from": str(self.pretrained)})
+        return self._lms[seed]
+
+    def finetune(self, name: str, train: pd.DataFrame, seed: int, batch_size: int = 64) -> dict:
+        """Metrics of one fine-tune of preset ``name`` on ``train`` (rows of ``self.pool``),
+        with the ``FinetuneResult`` when ``name`` is in ``keep_models`` and ``train`` is the
+        whole pool; repeated calls are served from memory."""
+        key = (name, seed, len(train), batch_size)
+        keep = name in self.keep_models and len(train) == len(self.pool)
+        if key not in self._runs or (keep and self._runs[key]["result"] is None):
+            strategy, pretrained = PRESETS[name], None
+            if strategy.target_lm:
+                strategy, pretrained = replace(strategy, target_lm=False), self.adapted_lm(seed)
+            elif strategy.pretrained:
+                pretrained = self.pretrained
+            rest = list(self.pool.drop(index=train.index)["text"]) + self.plots
+            result = finetune_classifier(
+                train, self.valid, self.test, strategy, pretrained=pretrained and str(pretrained),
+                lm_texts=rest, epochs=self.sizes["epochs"], lr=self.sizes["lr"],
+                batch_size=batch_size, seed=seed, amp=self.amp, device=self.device,
+                small_model=self.model_sizes, progress=False)
+            m = result.metrics
+            run = {k: m[k] for k in ("test_accuracy", "valid_accuracy", "seconds_per_epoch",
+                                     "epochs_run", "trainable_params", "n_train", "n_test")}
+            run.update(lm_seconds=self.lm_seconds.get(seed, np.nan) if PRESETS[name].target_lm
+                       else np.nan, new_words=result.transfer.new if result.transfer else -1)
+            self._runs[key] = {**run, "result": result if keep else None}
+        return self._runs[key]
+
+
+def summarize(runs: pd.DataFrame, by: list[str], value: str = "test_accuracy") -> pd.DataFrame:
+    """Mean, std (ddof 1; NaN for one seed) and seed count of ``value`` per group (notebook 01)."""
+    out = runs.groupby(by, sort=False)[value].agg(["mean", "std", "count"]).reset_index()
+    return out.rename(columns={"mean": f"{value}_mean", "std": f"{value}_std",
+                               "count": "n_seeds"})
+
+
+def run_ablation(ctx: Context, seeds: Sequence[int], strategies: Sequence[str] = tuple(PRESETS)
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every preset on the Rotten Tomatoes splits → ``(runs, summary)`` (notebook 06)."""
+    rows = [{"strategy": name, "seed": seed,
+             **{k: v for k, v in ctx.finetune(name, ctx.pool, seed).items() if k != "result"}}
+            for name in strategies for seed in seeds]
+    runs = pd.DataFrame(rows)
+    summary = summarize(runs, ["strategy"]).merge(
+        runs.groupby("strategy", sort=False)[["valid_accuracy", "seconds_per_epoch",
+                                              "trainable_params", "lm_seconds"]].mean(),
+        on="strategy")
+    summary.insert(1, "description", [DESCRIPTIONS[s] for s in summary["strategy"]])
+    return runs, summary
+
+
+def lowres_counts(ctx: Context) -> list[int]:
+    """The label counts of the curve that the pool can provide, 'all' as ``len(pool)``."""
+    return sorted({len(ctx.pool) if n is None else n for n in ctx.sizes["lowres_counts"]
+                   if n is None or n <= len(ctx.pool)})
+
+
+def run_lowres(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Test accuracy vs number of labels for ``scratch`` and ``strategy`` (notebook 06). Batch
+    16 below 1000 labels, 64 from there; RT valid for early stopping in both arms."""
+    rows = []
+    for n in lowres_counts(ctx):
+        for seed in seeds:
+            train = ctx.pool if n == len(ctx.pool) else stratified_subsample(ctx.pool, n, seed)
+            for name in ("scratch", strategy):
+                run = ctx.finetune(name, train, seed, batch_size=16 if n < 1000 else 64)
+                rows.append({"strategy": name, "n_labels": n, "seed": seed,
+                             **{k: v for k, v in run.items() if k != "result"}})
+    runs = pd.DataFrame(rows)
+    return runs, summarize(runs, ["strategy", "n_labels"])
+
+
+def transfer_vs_scratch(summary: pd.DataFrame, strategy: str, n_transfer: int = 100,
+                        n_scratch: int = 1000) -> str:
+    """The sentence answering "does transfer with 100 labels ≥ scratch with 1000?" from a
+    ``run_lowres`` summary (notebook 01)."""
+    def get(name: str, n: int) -> pd.Series | None:
+        hit = summary[(summary["strategy"] == name) & (summary["n_labels"] == n)]
+        return None if hit.empty else hit.iloc[0]
+
+    t, s = get(strategy, n_transfer), get("scratch", n_scratch)
+    if t is None or s is None:
+        return (f"cannot answer: the run lacks {strategy} with {n_transfer} labels or scratch "
+                f"with {n_scratch} labels")
+    verdict = "yes" if t["test_accuracy_mean"] >= s["test_accuracy_mean"] else "no"
+    return (f"{verdict}: {strategy} with {n_transfer} labels reaches "
+            f"{t['test_accuracy_mean']:.3f} ± {np.nan_to_num(t['test_accuracy_std']):.3f} "
+            f"test accuracy, scratch with {n_scratch} labels "
+            f"{s['test_accuracy_mean']:.3f} ± {np.nan_to_num(s['test_accuracy_std']):.3f} "
+            f"(mean ± std over {int(min(t['n_seeds'], s['n_seeds']))} seeds)")
+
+
+def run_domains(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The RT classifier on IMDB/Yelp/Amazon sentences as is, adapted with k labelled
+    sentences of the domain, and trained on those k from scratch; every score is on the
+    domain's other sentences, never on the k (notebook 09)."""
+    ctx.keep_models.add(strategy)
+    rows, cap, epochs = [], ctx.sizes["max_domain"], ctx.sizes["domain_epochs"]
+    for seed in seeds:
+        rt = ctx.finetune(strategy, ctx.pool, seed)["result"]
+        for domain in datasets.DOMAINS:
+            pool = datasets.load_domain_sentences(domain)
+            pool = stratified_subsample(pool, cap, 0) if cap and cap < len(pool) else pool
+            acc = accuracy_on(rt.model, rt.vocab, rt.classes, pool, ctx.device, ctx.amp)
+            rows.append({"domain": domain, "k": 0, "seed": seed, "method": "rt-as-is",
+                         "accuracy": acc, "n_eval": len(pool)})
+            for k in ctx.sizes["domain_ks"]:
+                shots = stratified_subsample(pool, k, seed)
+                rest = pool.drop(index=shots.index)
+                adapted = adapt_classifier(rt.model, rt.vocab, rt.classes, shots, epochs,
+                                           ctx.sizes["lr"] / 2, seed, 16, ctx.device, ctx.amp)
+                scratch = finetune_classifier(
+                    shots, shots, rest, PRESETS["scratch"], epochs=epochs, lr=ctx.sizes["lr"],
+                    batch_size=16, seed=seed, amp=ctx.amp, device=ctx.device, patience=None,
+                    small_model=ctx.model_sizes, progress=False)
+                for method, value in (
+                        ("rt-as-is", accuracy_on(rt.model, rt.vocab, rt.classes, rest,
+                                                 ctx.device, ctx.amp)),
+                        ("rt-adapted", accuracy_on(adapted, rt.vocab, rt.classes, rest,
+                                                   ctx.device, ctx.amp)),
+                        ("scratch", scratch.metrics["test_accuracy"])):
+                    rows.append({"domain": domain, "k": k, "seed": seed, "method": method,
+                                 "accuracy": value, "n_eval": len(rest)})
+    runs = pd.DataFrame(rows)
+    return runs, summarize(runs, ["domain", "method", "k"], "accuracy")
+
+
+def _curves(ax, summary: pd.DataFrame, group: str, x: str, y: str) -> None:
+    for name, part in summary.groupby(group, sort=False):
+        ax.errorbar(part[x], part[f"{y}_mean"], yerr=part[f"{y}_std"].fillna(0), marker="o",
+                    capsize=3, label=str(name))
+    ax.set_xscale("log")
+    ticks = sorted(set(summary[x]))
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
+
+
+def plot_summary(name: str, summary: pd.DataFrame, path: Path) -> Path:
+    """The PNG of one experiment's summary (matplotlib's Agg canvas, no pyplot) (notebook 01)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4.5) if name == "domains" else (7, 4.5), layout="constrained")
+    if name == "ablation":
+        ax = fig.subplots()
+        ax.barh(summary["strategy"], summary["test_accuracy_mean"],
+                xerr=summary["test_accuracy_std"].fillna(0), capsize=3)
+        ax.invert_yaxis()
+        ax.set_xlabel("test accuracy (mean ± std over seeds)")
+    elif name == "lowres":
+        ax = fig.subplots()
+        _curves(ax, summary, "strategy", "n_labels", "test_accuracy")
+        ax.set_xlabel("labelled training examples (log scale)")
+        ax.set_ylabel("test accuracy")
+    elif name == "domains":
+        for ax, (domain, part) in zip(fig.subplots(1, 3, sharey=True),
+                                      summary.groupby("domain", sort=False)):
+            _curves(ax, part[part["k"] > 0], "method", "k", "accuracy")
+            base = part[(part["k"] == 0) & (part["method"] == "rt-as-is")]["accuracy_mean"]
+            ax.axhline(float(base.iloc[0]), color="gray", ls="--", label="rt-as-is (all)")
+            ax.set_title(domain)
+            ax.set_xlabel("k labelled sentences")
+        ax.legend()
+    else:
+        ax = fig.subplots()
+        _curves(ax, summary[summary["method"] == "prototype"], "method", "k", "accuracy")
+        for (method, part), color in zip(summary[summary["k"] == 0].groupby("method", sort=False),
+                                         ("gray", "C1", "C2")):
+            ax.axhline(float(part["accuracy_mean"].iloc[0]), ls="--", color=color, label=method)
+        ax.set_xlabel("k labelled examples per class")
+        ax.set_ylabel("test accuracy")
+    if name in ("lowres", "zeroshot"):
+        ax.legend()
+    fig.suptitle(name)
+    fig.savefig(path, dpi=110, format="png")
+    return path
+
+
+def write_outputs(out: Path, name: str, runs: pd.DataFrame, summary: pd.DataFrame,
+                  meta: dict) -> dict[str, Path]:
+    """``NAME_runs.csv``, ``NAME.csv``, ``NAME.png`` and ``NAME.json`` in ``out``
+    (notebook 01)."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"runs": out / f"{name}_runs.csv", "summary": out / f"{name}.csv",
+             "png": out / f"{name}.png", "json": out / f"{name}.json"}
+    runs.to_csv(paths["runs"], index=False)
+    summary.to_csv(paths["summary"], index=False)
+    plot_summary(name, summary, paths["png"])
+    paths["json"].write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    return paths
+
+
+def run_experiment(name: str, out: str | Path, seeds: Sequence[int], fast: bool | None = None,
+                   pretrained: str | Path | None = None, strategy: str = "ulmfit",
+                   strategies: Sequence[str] | None = None, device: str = "auto",
+                   amp: bool = True, sizes: dict | None = None,
+                   ctx: Context | None = None, command: str = "") -> dict[str, Path]:
+    """Run one experiment and write its files; returns their paths (notebook 01). ``sizes``
+    overrides ``experiment_sizes(fast)``; pass ``ctx`` to share adapted LMs and models."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; allowed: {EXPERIMENTS}")
+    if not seeds:
+        raise ValueError("pass at least one seed")
+    start = time.perf_counter()
+    ctx = ctx or Context(Path(pretrained or source_model_dir()),
+                         {**experiment_sizes(fast), **(sizes or {})}, device, amp)
+    meta: dict = {"experiment": name, "command": command, "seeds": list(seeds),
+                  "fast": fast_mode() if fast is None else fast, "sizes": ctx.sizes,
+                  "pretrained": str(ctx.pretrained),
+                  "source_model": read_config(ctx.pretrained)["model"],
+                  "n_train_pool": len(ctx.pool), "n_valid": len(ctx.valid),
+                  "n_test": len(ctx.test)}
+    if name == "ablation":
+        runs, summary = run_ablation(ctx, seeds, strategies or tuple(PRESETS))
+    elif name == "lowres":
+        runs, summary = run_lowres(ctx, seeds, strategy)
+        meta["answer"] = transfer_vs_scratch(summary, strategy)
+        print(meta["answer"])
+    elif name == "domains":
+        runs, summary = run_domains(ctx, seeds, strategy)
+    else:
+        runs = run_zeroshot(ctx.pretrained, ctx.pool, ctx.test, seeds, ctx.sizes["fewshot_ks"],
+                            ctx.device)
+        summary = summarize(runs, ["method", "k"], "accuracy")
+        meta["templates"] = [[t, w] for t, w in TEMPLATES]
+    meta.update(strategy=strategy, lm_seconds=ctx.lm_seconds, machine=machine_info(),
+                seconds=time.perf_counter() - start)
+    paths = write_outputs(Path(out), name, runs, summary, meta)
+    print(summary.to_string(index=False))
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return paths
+
+
+def cmd_experiments(args: argparse.Namespace) -> int:
+    """``python -m transferlib experiments NAME``: one experiment or ``all`` (sharing the
+    adapted LMs and the RT classifiers)."""
+    fast = args.fast or fast_mode()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seeds = args.seeds or ([0] if fast else [0, 1, 2])
+    if not fast and args.which in ("lowres", "all") and len(seeds) < 3:
+        raise DataError(f"lowres needs >= 3 seeds for mean ± std, got {seeds}")
+    out = Path(args.out or REPO_ROOT / ("results/fast" if fast else "results"))
+    sizes = experiment_sizes(fast)
+    ctx = Context(Path(args.pretrained or source_model_dir()), sizes, args.device,
+                  not args.no_amp, keep_models={args.strategy})
+    command = " ".join(["python -m transferlib"] + sys.argv[1:])
+    for name in EXPERIMENTS if args.which == "all" else (args.which,):
+        run_experiment(name, out, seeds, fast, strategy=args.strategy,
+                       strategies=args.strategies, ctx=ctx, command=command)
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``experiments`` on the CLI's subparsers (notebook 01)."""
+    transfer = [s for s in PRESETS if s != "scratch"]
+    p = sub.add_parser("experiments", help="ablation, low-resource, domains, zero-shot")
+    p.add_argument("which", choices=[*EXPERIMENTS, "all"])
+    p.add_argument("--fast", action="store_true", help="tiny sizes (same as TRANSFERLIB_FAST=1)")
+    p.add_argument("--seeds", type=int, nargs="+", help="default: 0 1 2 (fast: 0)")
+    p.add_argument("--out", help="output folder (default: results/, fast: results/fast/)")
+    p.add_argument("--pretrained", help="source LM folder (default: the shipped one)")
+    p.add_argument("--strategy", default="ulmfit", choices=transfer,
+                   help="the transfer strategy of lowres and domains")
+    p.add_argument("--strategies", nargs="+", choices=list(PRESETS),
+                   help="ablation: only these presets (default: all)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--no-amp", action="store_true", help="fp32 (no autocast)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.set_defaults(func=cmd_experiments)
+    return p
+
