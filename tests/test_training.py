@@ -10,17 +10,16 @@ from transferlib.regularizers import L2SP
 from transferlib.training import ClassificationTask, LanguageModelTask, evaluate, fit, pick_device
 
 
-def test_language_model_loss_falls_on_a_tiny_corpus(tiny_cfg, tiny_vocab):
+def test_language_model_loss_falls_on_a_tiny_corpus(tiny_cfg, tiny_vocab, tiny_texts):
     torch.manual_seed(0)
     cfg = ModelConfig(**{**tiny_cfg.to_dict(), "n_classes": 0})
     lm = LanguageModel(cfg)
-    stream = LanguageModelStream(["a great film", "i loved it", "a dull film"] * 30, tiny_vocab,
-                                 batch_size=4, bptt=8)
+    stream = LanguageModelStream(tiny_texts[0] * 10, tiny_vocab, batch_size=4, bptt=8)
     before = evaluate(lm, stream, LanguageModelTask())["loss"]
     hist = fit(lm, stream, None, LanguageModelTask(), torch.optim.Adam(lm.parameters(), 1e-2),
-               epochs=20, clip=None, progress=False)
+               epochs=20, progress=False)
     after = evaluate(lm, stream, LanguageModelTask())["loss"]
-    assert after < before * 0.5
+    assert after < before * 0.4  # from uniform (ln 34 = 3.5) to well below
     assert hist["train_loss"].iloc[-1] < hist["train_loss"].iloc[0]
 
 

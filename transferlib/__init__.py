@@ -13,7 +13,15 @@ The helper package of the workbook in ``notebooks/``. One module per idea:
 - ``strategies``   fine-tuning strategies as plain values                     (notebook 06)
 - ``pipeline``     pretrain the source LM, fine-tune a classifier              (notebooks 04-06)
 - ``checkpoint``   safetensors + JSON, atomic writes, checked loading          (notebook 05)
+- ``resume``       per-epoch training checkpoints, exact resume               (notebook 05)
 - ``csvdata``      your own CSV, with clear errors                             (notebook 05)
+- ``predict``      class probabilities for raw sentences                       (notebook 05)
+- ``experiments``  ablation, low-resource curve, domain transfer              (notebooks 01, 06, 09)
+- ``zeroshot``     zero-shot LM label scoring, nearest-prototype few-shot     (notebooks 01, 09)
+- ``bench*``       the efficiency benchmark harness                           (notebook 07)
+- ``compression``  int8 quantization, pruning, distillation, LoRA             (notebook 07)
+- ``distributed``  DistributedDataParallel under torchrun                      (notebook 08)
+- ``objective``, ``generate``, ``naive``, ``exercises``: notebook helpers      (notebooks 02-04)
 - ``cli``          ``python -m transferlib ...``
 
 Submodules are imported explicitly (``from transferlib.model import Classifier``); nothing is

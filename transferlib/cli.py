@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import shlex
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -29,6 +32,21 @@ def _writable_dir(path: str) -> Path:
     except OSError as exc:
         raise DataError(f"output folder {out} is not writable ({exc.strerror})") from None
     return out
+
+
+def _device(args: argparse.Namespace) -> str:
+    """``--device``; with ``--allow-cpu-fallback`` an unavailable device becomes 'cpu' with a
+    warning on stderr (without it, the pipeline raises a clear error)."""
+    from .training import pick_device
+
+    if not args.allow_cpu_fallback:
+        return args.device
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        device = pick_device(args.device, allow_cpu_fallback=True)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    return str(device)
 
 
 def _write_json(path: Path, payload: dict) -> None:
@@ -56,13 +74,14 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         emb_dim=args.emb_dim or p["emb_dim"], hidden_dim=args.hidden_dim or p["hidden_dim"],
         num_layers=args.layers or p["num_layers"], epochs=args.epochs or sizes["pretrain_epochs"],
         batch_size=args.batch_size or p["batch_size"], bptt=args.bptt or p["bptt"], lr=args.lr,
-        seed=args.seed, amp=not args.no_amp, device=args.device, max_tokens=args.max_tokens,
-        progress=sys.stderr.isatty(), on_epoch_end=_print_epoch)
+        seed=args.seed, amp=not args.no_amp, device=_device(args), max_tokens=args.max_tokens,
+        progress=sys.stderr.isatty(), on_epoch_end=_print_epoch,
+        checkpoint_dir=out / "checkpoints", resume=args.resume)
     test = load_source_corpus(args.corpus, fast=fast_mode(), split="test")
     stream = LanguageModelStream(test, result.vocab, batch_size=16, bptt=result.metrics["bptt"])
     result.metrics["test_perplexity"] = evaluate(result.model, stream, LanguageModelTask(),
                                                  amp=not args.no_amp)["perplexity"]
-    meta = {**result.metrics, "command": " ".join(["python -m transferlib"] + sys.argv[1:]),
+    meta = {**result.metrics, "command": args.command_line,
             "corpus": args.corpus, "seed": args.seed, "fast_mode": fast_mode(),
             "machine": machine_info()}
     save_model(out, result.model, result.vocab, meta=meta, dtype=DTYPES[args.save_dtype])
@@ -78,7 +97,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 def _read_splits(args: argparse.Namespace):
     df, report = read_labelled_csv(args.data, args.text_column, args.label_column,
                                    args.split_column)
-    if report.total:
+    if report.total or report.notes:
         print(f"{args.data}: {report}", file=sys.stderr)
     if "split" not in df:
         df = split_frame(df, seed=args.seed)
@@ -88,8 +107,11 @@ def _read_splits(args: argparse.Namespace):
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
+    from .distributed import finetune_main, is_distributed
     from .pipeline import default_sizes, finetune_classifier
 
+    if is_distributed():  # launched by torchrun: DistributedDataParallel, rank 0 writes
+        return finetune_main(args)
     out = _writable_dir(args.out)
     sizes = default_sizes()
     df, report = _read_splits(args)
@@ -111,13 +133,14 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     result = finetune_classifier(
         train, valid, test, strategy, pretrained=pretrained, lm_texts=lm_texts,
         epochs=args.epochs or sizes["epochs"], lm_epochs=args.lm_epochs or sizes["lm_epochs"],
-        lr=args.lr, seed=args.seed, amp=not args.no_amp, device=args.device,
-        progress=sys.stderr.isatty(), on_epoch_end=_print_epoch)
+        lr=args.lr, seed=args.seed, amp=not args.no_amp, device=_device(args),
+        progress=sys.stderr.isatty(), on_epoch_end=_print_epoch,
+        checkpoint_dir=out / "checkpoints", resume=args.resume)
     if result.transfer is not None:
         print(result.transfer)
     metrics = {**result.metrics, "strategy_name": args.strategy, "pretrained": pretrained,
                "data": str(args.data), "skipped_rows": report.skipped,
-               "command": " ".join(["python -m transferlib"] + sys.argv[1:])}
+               "command": args.command_line}
     save_model(out, result.model, result.vocab, classes=result.classes, meta=metrics)
     result.history.to_csv(out / "history.csv", index=False)
     _write_json(out / "metrics.json", metrics)
@@ -155,7 +178,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise DataError(f"{args.data}: labels {unknown[:5]} are not among the model's classes "
                         f"{config['classes']}")
     ds = TextClassificationDataset(df["text"], df["label"], vocab, config["classes"])
-    device = pick_device(args.device)
+    device = pick_device(_device(args))
     metrics = evaluate(model.to(device), make_loader(ds, 256, shuffle=False),
                        ClassificationTask(), device)
     print(json.dumps({**metrics, "n": len(ds)}))
@@ -227,17 +250,35 @@ def build_parser() -> argparse.ArgumentParser:
     for q in (p, f, e):
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+        q.add_argument("--allow-cpu-fallback", action="store_true",
+                       help="use the CPU (with a warning) when --device is not available")
     for q in (p, f):
         q.add_argument("--no-amp", action="store_true", help="train in fp32 (no autocast)")
+        q.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run from OUT/checkpoints (saved per epoch)")
+    from . import experiments
+
+    experiments.add_parser(sub)
+    from . import bench
+
+    bench.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; expected failures print ``error: ...`` (no traceback) and exit 2."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["python", "-m", "transferlib", *argv])
     try:
         return args.func(args)
-    except TransferlibError as exc:
+    except (TransferlibError, ValueError) as exc:  # ValueError: documented argument checks
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT):
+            raise
+        print(f"error: {exc} (is the disk full or the folder read-only?)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -383,9 +382,13 @@ def cmd_experiments(args: argparse.Namespace) -> int:
         raise DataError(f"lowres needs >= 3 seeds for mean ± std, got {seeds}")
     out = Path(args.out or REPO_ROOT / ("results/fast" if fast else "results"))
     sizes = experiment_sizes(fast)
+    if args.epochs:
+        sizes["epochs"] = args.epochs
+    if args.lm_epochs:
+        sizes["lm_epochs"] = args.lm_epochs
     ctx = Context(Path(args.pretrained or source_model_dir()), sizes, args.device,
                   not args.no_amp, keep_models={args.strategy})
-    command = " ".join(["python -m transferlib"] + sys.argv[1:])
+    command = args.command_line
     for name in EXPERIMENTS if args.which == "all" else (args.which,):
         run_experiment(name, out, seeds, fast, strategy=args.strategy,
                        strategies=args.strategies, ctx=ctx, command=command)
@@ -408,6 +411,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--no-amp", action="store_true", help="fp32 (no autocast)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--epochs", type=int, help="classifier epochs (default: pipeline's sizes)")
+    p.add_argument("--lm-epochs", type=int, help="target-LM epochs (default: pipeline's sizes)")
     p.set_defaults(func=cmd_experiments)
     return p
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -58,6 +59,8 @@ def pretrain_language_model(
     max_tokens: int | None = None,
     progress: bool = True,
     on_epoch_end=None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> PretrainResult:
     """Stage (a): train an LSTM language model from scratch on a general corpus.
 
@@ -84,7 +87,7 @@ def pretrain_language_model(
     start = time.perf_counter()
     history = fit(model, train, valid, LanguageModelTask(), optimizer, epochs,
                   scheduler=scheduler, device=dev, amp=amp, clip=0.25, progress=progress,
-                  on_epoch_end=on_epoch_end)
+                  on_epoch_end=on_epoch_end, checkpoint_dir=checkpoint_dir, resume=resume)
     metrics = {"valid_perplexity": float(history["valid_perplexity"].iloc[-1]),
                "train_tokens": train.n_tokens, "epochs": epochs,
                "seconds": time.perf_counter() - start, "device": str(dev),
@@ -138,6 +141,8 @@ def finetune_classifier(
     small_model: dict | None = None,
     progress: bool = True,
     on_epoch_end=None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> FinetuneResult:
     """Stages (b) and (c): fine-tune a classifier on ``train`` (columns text, label).
 
@@ -148,6 +153,8 @@ def finetune_classifier(
     """
     set_seed(seed)
     dev = pick_device(device)
+    stage_dir = {stage: None if checkpoint_dir is None else Path(checkpoint_dir) / stage
+                 for stage in ("lm", "classifier")}  # training checkpoints of each stage
     for name, frame in (("train", train), ("valid", valid)):
         if len(frame) == 0:
             raise DataError(f"the {name} split is empty")
@@ -182,7 +189,8 @@ def finetune_classifier(
             report = transfer_encoder(lm, source, source_vocab, vocab)
             lm_history = finetune_language_model(lm, vocab, unlabelled, list(valid["text"]),
                                                  epochs=lm_epochs, lr=lr / 2, seed=seed,
-                                                 amp=amp, device=dev, progress=progress)
+                                                 amp=amp, device=dev, progress=progress,
+                                                 checkpoint_dir=stage_dir["lm"], resume=resume)
             model.encoder.load_state_dict(lm.encoder.state_dict())
         else:
             report = transfer_encoder(model, source, source_vocab, vocab)
@@ -205,7 +213,7 @@ def finetune_classifier(
     history = fit(model, train_dl, valid_dl, ClassificationTask(), optimizer, epochs,
                   scheduler=scheduler, device=dev, amp=amp, clip=1.0, regularizer=reg,
                   patience=patience, on_epoch_start=on_start, on_epoch_end=on_epoch_end,
-                  progress=progress)
+                  progress=progress, checkpoint_dir=stage_dir["classifier"], resume=resume)
     seconds = time.perf_counter() - start
     freeze_to(model, 0)
     metrics = {"valid_accuracy": evaluate(model, valid_dl, ClassificationTask(), dev,
@@ -226,7 +234,8 @@ def finetune_classifier(
 def finetune_language_model(
     lm: LanguageModel, vocab: Vocab, texts: list[str], valid_texts: list[str], epochs: int,
     lr: float, seed: int, amp: bool, device: torch.device, progress: bool = True,
-    batch_size: int = 32, bptt: int = 64,
+    batch_size: int = 32, bptt: int = 64, checkpoint_dir: Path | None = None,
+    resume: bool = False,
 ) -> pd.DataFrame:
     """Stage (b): adapt the LM to the target domain's unlabelled text (discriminative rates +
     slanted triangular schedule, as in ULMFiT)."""
@@ -235,7 +244,8 @@ def finetune_language_model(
     optimizer = torch.optim.AdamW(discriminative_groups(lm, lr), weight_decay=0.01)
     scheduler = slanted_triangular(optimizer, epochs * len(train))
     return fit(lm, train, valid, LanguageModelTask(), optimizer, epochs, scheduler=scheduler,
-               device=device, amp=amp, clip=0.25, progress=progress)
+               device=device, amp=amp, clip=0.25, progress=progress,
+               checkpoint_dir=checkpoint_dir, resume=resume)
 
 
 def default_sizes(fast: bool | None = None) -> dict:

@@ -38,6 +38,9 @@ class Vocab:
 
     def __init__(self, itos: Sequence[str]):
         itos = list(itos)
+        if not all(isinstance(t, str) for t in itos):
+            bad = next(i for i, t in enumerate(itos) if not isinstance(t, str))
+            raise DataError(f"vocabulary tokens must be strings; id {bad} is {itos[bad]!r}")
         if tuple(itos[: len(SPECIALS)]) != SPECIALS:
             raise DataError(f"a vocabulary must start with the specials {SPECIALS}")
         if len(set(itos)) != len(itos):
@@ -121,11 +124,21 @@ class Vocab:
     def to_dict(self) -> dict:
         return {"format": "transferlib.vocab/1", "itos": self.itos}
 
+    def to_json(self) -> str:
+        """The JSON text :meth:`save` writes: readable UTF-8, or ``\\u`` escapes when a token
+        holds a lone surrogate (which UTF-8 cannot encode), so every vocabulary round-trips."""
+        text = json.dumps(self.to_dict(), ensure_ascii=False)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = json.dumps(self.to_dict(), ensure_ascii=True)
+        return text
+
     def save(self, path: str | Path) -> None:
-        """Write the vocabulary as JSON (a list of tokens in id order)."""
+        """Write the vocabulary as JSON (a list of tokens in id order), atomically."""
         from .checkpoint import atomic_write_text
 
-        atomic_write_text(Path(path), json.dumps(self.to_dict(), ensure_ascii=False))
+        atomic_write_text(Path(path), self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> Vocab:
@@ -150,8 +163,11 @@ def numericalize(
 ) -> list[int]:
     """Tokenize ``text`` and map it to ids, keeping at most ``max_len`` tokens.
 
-    Empty texts become a single ``<unk>`` so that every example has length >= 1.
+    Empty texts become a single ``<unk>`` so that every example has length >= 1; hence
+    ``max_len`` must be >= 1 (``ValueError`` otherwise).
     """
+    if max_len is not None and max_len < 1:
+        raise ValueError(f"max_len must be >= 1 (or None), got {max_len}")
     ids = vocab.encode(tokenize(text))
     if add_eos:
         ids.append(vocab.eos_id)

@@ -4,8 +4,9 @@ Taught in notebook 05. ``fit`` runs epochs of a *task* (``ClassificationTask`` o
 ``LanguageModelTask``: how a batch becomes a loss) with: device chosen by capability, optional
 autocast (bf16 on CPU, fp16 + GradScaler on CUDA), gradient clipping, any
 ``torch.optim.lr_scheduler`` stepped per batch, a regularizer ``λ R(w)`` added to the loss, early
-stopping on the validation metric (best weights restored), NaN/inf detection, tqdm progress bars,
-and a per-epoch history as a pandas DataFrame.
+stopping on the validation metric (best weights restored), NaN/inf detection (loss and gradient
+norm), out-of-memory errors that suggest a smaller batch, tqdm progress bars, a per-epoch history
+as a pandas DataFrame, and per-epoch training checkpoints to resume an interrupted run exactly.
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ from __future__ import annotations
 import copy
 import math
 import random
+import re
+import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,6 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .errors import TrainingError
+from .resume import TrainingState
 
 
 def set_seed(seed: int) -> None:
@@ -33,24 +39,35 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def pick_device(prefer: str = "auto") -> torch.device:
-    """``'auto'``: CUDA if available, else Apple MPS, else CPU. ``'cuda'``/``'mps'`` that are
-    not available raise a clear error instead of silently falling back."""
+def pick_device(prefer: str = "auto", allow_cpu_fallback: bool = False) -> torch.device:
+    """``'auto'``: CUDA if available, else Apple MPS, else CPU. ``'cuda'``, ``'cuda:N'`` or
+    ``'mps'`` that are not available raise a clear ``TrainingError`` instead of silently falling
+    back; with ``allow_cpu_fallback=True`` they warn (``RuntimeWarning``) and return the CPU."""
+    mps_ok = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     if prefer == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
+        return torch.device("mps" if mps_ok else "cpu")
+    if prefer == "cpu":
         return torch.device("cpu")
-    if prefer.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError("CUDA was requested but is not available on this machine; "
-                            "use --device cpu (or auto)")
-    if prefer == "mps" and not (getattr(torch.backends, "mps", None)
-                                and torch.backends.mps.is_available()):
-        raise TrainingError("MPS was requested but is not available; use --device cpu (or auto)")
-    if prefer != "cpu" and not prefer.startswith(("cuda", "mps")):
+    if match := re.fullmatch(r"cuda(?::(\d+))?", prefer):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count and int(match.group(1) or 0) < count:
+            return torch.device(prefer)
+        problem = (f"{prefer} was requested but this machine has {count} CUDA device(s)" if count
+                   else "CUDA was requested but is not available on this machine")
+    elif prefer == "mps":
+        if mps_ok:
+            return torch.device("mps")
+        problem = "MPS was requested but is not available"
+    else:
         raise ValueError(f"unknown device {prefer!r}; allowed: auto, cpu, cuda, cuda:N, mps")
-    return torch.device(prefer)
+    if allow_cpu_fallback:
+        warnings.warn(f"{problem}; training on the CPU instead (CPU fallback allowed)",
+                      RuntimeWarning, stacklevel=2)
+        return torch.device("cpu")
+    raise TrainingError(f"{problem}; use --device cpu (or auto), or allow the CPU with "
+                        "--allow-cpu-fallback")
 
 
 def amp_dtype(device: torch.device) -> torch.dtype | None:
@@ -125,6 +142,29 @@ def _set_epoch(data: Iterable, epoch: int) -> None:
             obj.set_epoch(epoch)
 
 
+def _batch_count(data: Iterable) -> int | None:
+    try:
+        return len(data)
+    except TypeError:
+        return None
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
+
+
+def _out_of_memory(where: str, batch, device: torch.device) -> TrainingError:
+    """The error for a batch that did not fit in memory, suggesting a smaller batch."""
+    first = batch[0] if isinstance(batch, tuple | list) and batch else batch
+    shape = list(first.shape) if isinstance(first, torch.Tensor) else "?"
+    half = f" (e.g. {max(1, first.shape[0] // 2)})" if isinstance(first, torch.Tensor) and \
+        first.dim() else ""
+    return TrainingError(f"out of memory on {device} at {where} (batch shape {shape}); use a "
+                         f"smaller --batch-size{half}, shorter texts/windows (max_len, --bptt) "
+                         "or --device cpu")
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Iterable, task, device: torch.device | None = None,
              amp: bool = False) -> dict[str, float]:
@@ -133,9 +173,14 @@ def evaluate(model: nn.Module, data: Iterable, task, device: torch.device | None
     model.eval()
     task.start_epoch(train=False)
     loss_sum, n, correct = 0.0, 0, 0.0
-    for batch in data:
-        with autocast(device, amp):
-            loss, count, right, _ = task.step(model, batch, device)
+    for i, batch in enumerate(data):
+        try:
+            with autocast(device, amp):
+                loss, count, right, _ = task.step(model, batch, device)
+        except (torch.OutOfMemoryError, RuntimeError) as exc:
+            if _is_out_of_memory(exc):
+                raise _out_of_memory(f"evaluation batch {i + 1}", batch, device) from exc
+            raise
         loss_sum += float(loss) * count
         n += count
         correct += float(right)
@@ -144,16 +189,46 @@ def evaluate(model: nn.Module, data: Iterable, task, device: torch.device | None
     return task.metrics(loss_sum, n, correct)
 
 
-def _optimizer_step(optimizer, scaler, params, clip: float | None) -> float:
-    """Unscale, clip (returning the gradient norm before clipping), step and zero the grads."""
-    norm = float("nan")
+def _rates(optimizer: torch.optim.Optimizer) -> str:
+    return ", ".join(f"{g['lr']:.2e}" for g in optimizer.param_groups)
+
+
+def _optimizer_step(optimizer, scaler, params, clip: float | None, where: str) -> float:
+    """Unscale, clip, step and zero the grads; returns the gradient norm before clipping.
+
+    A non-finite norm without a GradScaler (which skips such steps by design) raises a
+    ``TrainingError`` *before* the step, so the weights stay finite.
+    """
+    scaler.unscale_(optimizer)
     if clip:
-        scaler.unscale_(optimizer)
         norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
+    else:
+        grads = [p.grad for p in params if p.grad is not None]
+        norm = float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
+    if not math.isfinite(norm) and not scaler.is_enabled():
+        raise TrainingError(f"gradient norm became {norm} at {where} (learning rates: "
+                            f"{_rates(optimizer)}) although the loss was finite; lower the "
+                            "learning rate or keep gradient clipping on")
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
     return norm
+
+
+def _check_fit_args(epochs, accumulate, patience, clip, max_steps_per_epoch, checkpoint_dir,
+                    resume) -> None:
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if accumulate < 1:
+        raise ValueError(f"accumulate must be >= 1, got {accumulate}")
+    if patience is not None and patience < 1:
+        raise ValueError(f"patience must be >= 1 (or None: no early stopping), got {patience}")
+    if clip is not None and clip <= 0:
+        raise ValueError(f"clip must be > 0 (or None: no clipping), got {clip}")
+    if max_steps_per_epoch is not None and max_steps_per_epoch < 1:
+        raise ValueError(f"max_steps_per_epoch must be >= 1 (or None), got {max_steps_per_epoch}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir (where the checkpoints are)")
 
 
 def fit(
@@ -174,6 +249,8 @@ def fit(
     progress: bool = True,
     max_steps_per_epoch: int | None = None,
     accumulate: int = 1,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> pd.DataFrame:
     """Train ``model`` for ``epochs`` and return the history, one row per epoch.
 
@@ -183,19 +260,35 @@ def fit(
     stepped after every optimizer step. ``accumulate=k`` sums the gradients of k batches before
     each optimizer step (each batch's loss is divided by k): the same update as one k-times
     larger batch of equal-sized batches, with the memory of one.
+
+    With ``checkpoint_dir``, the full training state (weights, optimizer, scheduler, GradScaler,
+    RNG states, early stopping, history) is saved there after every epoch, before
+    ``on_epoch_end`` runs; ``resume=True`` continues from the last saved epoch (or starts
+    afresh, with a warning, when there is none) and ends as the uninterrupted run would. A
+    NaN/inf loss or gradient norm raises ``TrainingError`` naming the epoch, step and learning
+    rates, leaving the last good checkpoint in place.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if accumulate < 1:
-        raise ValueError(f"accumulate must be >= 1, got {accumulate}")
+    _check_fit_args(epochs, accumulate, patience, clip, max_steps_per_epoch, checkpoint_dir,
+                    resume)
     device = device or next(model.parameters()).device
     model.to(device)
     use_scaler = amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
     higher_better = task.monitor == "accuracy"
-    best, best_state, bad_epochs = None, None, 0
-    rows: list[dict] = []
-    for epoch in range(epochs):
+    run = TrainingState()
+    checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+    saved = ""
+    if resume:
+        if run.restore(checkpoint_dir, model, optimizer, scheduler, scaler, train_data, epochs):
+            print(f"resuming from {checkpoint_dir} after epoch {run.epoch} of {epochs}",
+                  file=sys.stderr, flush=True)
+            saved = f" The last good checkpoint (epoch {run.epoch}) is in {checkpoint_dir}."
+        else:
+            warnings.warn(f"resume: no checkpoint in {checkpoint_dir} yet; starting at epoch 1",
+                          RuntimeWarning, stacklevel=2)
+    for epoch in range(run.epoch, epochs):
+        if run.stopped:
+            break
         if on_epoch_start is not None:
             on_epoch_start(epoch)
         _set_epoch(train_data, epoch)
@@ -204,26 +297,33 @@ def fit(
         trainable = [p for p in model.parameters() if p.requires_grad]
         loss_sum, n, correct, tokens, norms = 0.0, 0, 0.0, 0, []
         start = time.perf_counter()
-        bar = tqdm(train_data, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
-                   disable=not progress)
+        # a bar fed by hand: tqdm.auto(iterable) calls iter() on construction, which would start
+        # a second DataLoader iterator per epoch (workers, and one more global RNG draw)
+        bar = tqdm(total=_batch_count(train_data), desc=f"epoch {epoch + 1}/{epochs}",
+                   leave=False, disable=not progress)
         optimizer.zero_grad(set_to_none=True)
         pending = 0
-        for i, batch in enumerate(bar):
+        for i, batch in enumerate(train_data):
             if max_steps_per_epoch is not None and i >= max_steps_per_epoch:
                 break
-            with autocast(device, amp):
-                loss, count, right, ntok = task.step(model, batch, device)
-            total = loss if regularizer is None else loss + regularizer.lam * regularizer()
-            if not torch.isfinite(total):
-                lrs = ", ".join(f"{g['lr']:.2e}" for g in optimizer.param_groups)
-                raise TrainingError(
-                    f"loss became {float(total)} at epoch {epoch + 1}, step {i + 1} "
-                    f"(learning rates: {lrs}); the learning rate is likely too high — lower it, "
-                    "or keep gradient clipping on")
-            scaler.scale(total / accumulate).backward()
+            where = f"epoch {epoch + 1}, step {i + 1}"
+            try:
+                with autocast(device, amp):
+                    loss, count, right, ntok = task.step(model, batch, device)
+                total = loss if regularizer is None else loss + regularizer.lam * regularizer()
+                if not torch.isfinite(total):
+                    raise TrainingError(
+                        f"loss became {float(total.detach())} at {where} (learning rates: "
+                        f"{_rates(optimizer)}); the learning rate is likely too high — lower it, "
+                        f"or keep gradient clipping on.{saved}")
+                scaler.scale(total / accumulate).backward()
+            except (torch.OutOfMemoryError, RuntimeError) as exc:
+                if _is_out_of_memory(exc):
+                    raise _out_of_memory(where, batch, device) from exc
+                raise
             pending += 1
             if pending == accumulate:
-                norms.append(_optimizer_step(optimizer, scaler, trainable, clip))
+                norms.append(_optimizer_step(optimizer, scaler, trainable, clip, where))
                 pending = 0
                 if scheduler is not None:
                     scheduler.step()
@@ -231,9 +331,12 @@ def fit(
             n += count
             correct += float(right)
             tokens += ntok
+            bar.update(1)
             bar.set_postfix(loss=f"{loss_sum / n:.3f}")
+        bar.close()
         if pending:  # a last, incomplete accumulation group still updates the weights
-            norms.append(_optimizer_step(optimizer, scaler, trainable, clip))
+            norms.append(_optimizer_step(optimizer, scaler, trainable, clip,
+                                         f"epoch {epoch + 1}, last step"))
             if scheduler is not None:
                 scheduler.step()
         seconds = time.perf_counter() - start
@@ -246,21 +349,22 @@ def fit(
                     "tokens_per_s": tokens / seconds if seconds > 0 else float("nan"),
                     "grad_norm": float(np.nanmedian(norms)) if norms else float("nan"),
                     "trainable_params": sum(p.numel() for p in trainable)})
-        rows.append(row)
-        history = pd.DataFrame(rows)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, history)
+        run.rows.append(row)
+        run.epoch = epoch + 1
         if valid_data is not None and patience is not None:
             value = row[f"valid_{task.monitor}"]
-            improved = best is None or (value > best if higher_better else value < best)
-            if improved:
-                best, bad_epochs = value, 0
-                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in
-                                            model.state_dict().items()})
+            if run.best is None or (value > run.best if higher_better else value < run.best):
+                run.best, run.bad_epochs = value, 0
+                run.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in
+                                                model.state_dict().items()})
             else:
-                bad_epochs += 1
-                if bad_epochs >= patience:
-                    break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return pd.DataFrame(rows)
+                run.bad_epochs += 1
+                run.stopped = run.bad_epochs >= patience
+        if checkpoint_dir is not None:
+            run.save(checkpoint_dir, model, optimizer, scheduler, scaler, train_data, epochs)
+            saved = f" The last good checkpoint (epoch {run.epoch}) is in {checkpoint_dir}."
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, pd.DataFrame(run.rows))
+    if run.best_state is not None:
+        model.load_state_dict(run.best_state)
+    return pd.DataFrame(run.rows)
