@@ -106,13 +106,12 @@ def _read_splits(args: argparse.Namespace):
     return df, report
 
 
-def cmd_finetune(args: argparse.Namespace) -> int:
-    from .distributed import finetune_main, is_distributed
-    from .pipeline import default_sizes, finetune_classifier
+def finetune_inputs(args: argparse.Namespace) -> dict:
+    """What a ``finetune`` command asks for: the splits (capped in fast mode), the strategy, the
+    source model folder, the unlabelled LM texts, the skip report and the sizes. Shared by the
+    single-process command and the torchrun one (``distributed.finetune_main``)."""
+    from .pipeline import default_sizes
 
-    if is_distributed():  # launched by torchrun: DistributedDataParallel, rank 0 writes
-        return finetune_main(args)
-    out = _writable_dir(args.out)
     sizes = default_sizes()
     df, report = _read_splits(args)
     train, valid, test = (df[df["split"] == s].reset_index(drop=True)
@@ -124,29 +123,46 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         valid, test = valid.head(sizes["max_eval"]), test.head(sizes["max_eval"])
     strategy = get_strategy(args.strategy, regularizer=args.regularizer, lam=args.lam,
                             schedule=args.schedule)
-    pretrained = None
-    if strategy.pretrained:
-        pretrained = args.pretrained or str(source_model_dir())
-    lm_texts = []
-    if args.lm_data:
-        lm_texts = _read_unlabelled(args.lm_data, args.lm_text_column)
+    pretrained = (args.pretrained or str(source_model_dir())) if strategy.pretrained else None
+    lm_texts = _read_unlabelled(args.lm_data, args.lm_text_column) if args.lm_data else []
+    return {"train": train, "valid": valid, "test": test, "strategy": strategy,
+            "pretrained": pretrained, "lm_texts": lm_texts, "report": report, "sizes": sizes}
+
+
+def save_finetune_outputs(out: Path, result, args: argparse.Namespace, inputs: dict,
+                          shown: tuple[str, ...]) -> dict:
+    """Write the model, history.csv and metrics.json of a finetune run; print a summary."""
+    metrics = {**result.metrics, "strategy_name": args.strategy,
+               "pretrained": inputs["pretrained"], "data": str(args.data),
+               "skipped_rows": inputs["report"].skipped, "command": args.command_line}
+    save_model(out, result.model, result.vocab, classes=result.classes, meta=metrics)
+    result.history.to_csv(out / "history.csv", index=False)
+    _write_json(out / "metrics.json", metrics)
+    print(result.history.to_string(index=False))
+    print(json.dumps({k: metrics[k] for k in shown if k in metrics}))
+    return metrics
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from .distributed import finetune_main, is_distributed
+    from .pipeline import finetune_classifier
+
+    if is_distributed():  # launched by torchrun: DistributedDataParallel, rank 0 writes
+        return finetune_main(args)
+    out = _writable_dir(args.out)
+    inputs = finetune_inputs(args)
+    sizes = inputs["sizes"]
     result = finetune_classifier(
-        train, valid, test, strategy, pretrained=pretrained, lm_texts=lm_texts,
+        inputs["train"], inputs["valid"], inputs["test"], inputs["strategy"],
+        pretrained=inputs["pretrained"], lm_texts=inputs["lm_texts"],
         epochs=args.epochs or sizes["epochs"], lm_epochs=args.lm_epochs or sizes["lm_epochs"],
         lr=args.lr, seed=args.seed, amp=not args.no_amp, device=_device(args),
         progress=sys.stderr.isatty(), on_epoch_end=_print_epoch,
         checkpoint_dir=out / "checkpoints", resume=args.resume)
     if result.transfer is not None:
         print(result.transfer)
-    metrics = {**result.metrics, "strategy_name": args.strategy, "pretrained": pretrained,
-               "data": str(args.data), "skipped_rows": report.skipped,
-               "command": args.command_line}
-    save_model(out, result.model, result.vocab, classes=result.classes, meta=metrics)
-    result.history.to_csv(out / "history.csv", index=False)
-    _write_json(out / "metrics.json", metrics)
-    print(result.history.to_string(index=False))
-    print(json.dumps({k: metrics[k] for k in ("valid_accuracy", "test_accuracy", "n_train",
-                                              "n_test", "seconds") if k in metrics}))
+    save_finetune_outputs(out, result, args, inputs,
+                          ("valid_accuracy", "test_accuracy", "n_train", "n_test", "seconds"))
     return 0
 
 

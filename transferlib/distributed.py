@@ -240,53 +240,30 @@ def finetune_distributed(train, valid, test, strategy, ctx: DistContext,
 def finetune_main(args: argparse.Namespace) -> int:
     """``finetune`` under torchrun: the same flags as the single-process command."""
     from . import cli
-    from .checkpoint import save_model
-    from .config import source_model_dir
-    from .pipeline import default_sizes
-    from .strategies import get_strategy
 
     if getattr(args, "resume", False):
         raise DataError("--resume is not supported under torchrun yet; resume in one process")
     ctx = init_distributed(cli._device(args))
     try:
         out = cli._writable_dir(args.out) if ctx.is_main else Path(args.out)
-        sizes = default_sizes()
         quiet = contextlib.nullcontext() if ctx.is_main else contextlib.redirect_stderr(
             io.StringIO())  # rank 0 alone reports skipped rows
         with quiet:
-            df, report = cli._read_splits(args)
-        train, valid, test = (df[df["split"] == s].reset_index(drop=True)
-                              for s in ("train", "valid", "test"))
-        cap = args.max_train or sizes["max_train"]
-        if cap:
-            train = train.sample(n=min(cap, len(train)), random_state=args.seed)
-        if sizes["max_eval"]:
-            valid, test = valid.head(sizes["max_eval"]), test.head(sizes["max_eval"])
-        strategy = get_strategy(args.strategy, regularizer=args.regularizer, lam=args.lam,
-                                schedule=args.schedule)
-        pretrained = (args.pretrained or str(source_model_dir())) if strategy.pretrained \
-            else None
-        lm_texts = cli._read_unlabelled(args.lm_data, args.lm_text_column) if args.lm_data \
-            else []
+            inputs = cli.finetune_inputs(args)
+        sizes = inputs["sizes"]
         result = finetune_distributed(
-            train, valid, test, strategy, ctx, pretrained=pretrained, lm_texts=lm_texts,
+            inputs["train"], inputs["valid"], inputs["test"], inputs["strategy"], ctx,
+            pretrained=inputs["pretrained"], lm_texts=inputs["lm_texts"],
             epochs=args.epochs or sizes["epochs"], lm_epochs=args.lm_epochs or sizes["lm_epochs"],
             lr=args.lr, batch_size=getattr(args, "batch_size", None) or 64,
             accumulate=getattr(args, "accumulate", None) or 1, seed=args.seed,
             amp=not args.no_amp, progress=ctx.is_main and sys.stderr.isatty(),
             on_epoch_end=cli._print_epoch if ctx.is_main else None)
         if ctx.is_main:
-            metrics = {**result.metrics, "strategy_name": args.strategy,
-                       "pretrained": pretrained, "data": str(args.data),
-                       "skipped_rows": report.skipped,
-                       "command": " ".join(["torchrun ... -m transferlib"] + sys.argv[1:])}
-            save_model(out, result.model, result.vocab, classes=result.classes, meta=metrics)
-            result.history.to_csv(out / "history.csv", index=False)
-            cli._write_json(out / "metrics.json", metrics)
-            print(result.history.to_string(index=False))
-            print(json.dumps({k: metrics[k] for k in ("valid_accuracy", "test_accuracy",
-                                                      "n_train", "world_size", "seconds")
-                              if k in metrics}))
+            args.command_line = "torchrun ... " + args.command_line.removeprefix("python ")
+            cli.save_finetune_outputs(out, result, args, inputs,
+                                      ("valid_accuracy", "test_accuracy", "n_train",
+                                       "world_size", "seconds"))
         dist.barrier()
     finally:
         shutdown()

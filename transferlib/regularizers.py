@@ -12,6 +12,11 @@ import torch
 from torch import nn
 
 
+def _is_bias(name: str) -> bool:
+    """``head.1.bias`` and the LSTM's ``bias_ih_l0``/``bias_hh_l0`` are biases."""
+    return name.rsplit(".", 1)[-1].startswith("bias")
+
+
 def _check_lambda(lam: float) -> float:
     if lam < 0:
         raise ValueError(f"λ (lam) must be >= 0, got {lam}")
@@ -23,7 +28,7 @@ class L2:
 
     def __init__(self, model: nn.Module, lam: float):
         self.lam = _check_lambda(lam)
-        self.params = [p for n, p in model.named_parameters() if not n.endswith("bias")]
+        self.params = [p for n, p in model.named_parameters() if not _is_bias(n)]
 
     def __call__(self) -> torch.Tensor:
         return sum((p.float() ** 2).sum() for p in self.params if p.requires_grad)
@@ -39,7 +44,7 @@ class L2SP:
     def __init__(self, model: nn.Module, lam: float, beta: float = 0.1, prefix: str = "encoder."):
         self.lam = _check_lambda(lam)
         self.beta = float(beta)
-        named = [(n, p) for n, p in model.named_parameters() if not n.endswith("bias")]
+        named = [(n, p) for n, p in model.named_parameters() if not _is_bias(n)]
         self.anchored = [(p, p.detach().clone()) for n, p in named if n.startswith(prefix)]
         self.free = [p for n, p in named if not n.startswith(prefix)]
 
