@@ -47,3 +47,12 @@ def small_csv(tmp_path):
     path = tmp_path / "small.csv"
     path.write_text("\n".join(rows) + "\n")
     return path
+
+
+@pytest.fixture(scope="module")
+def rt_vocab() -> Vocab:
+    """A 1,500-word vocabulary of the shipped Rotten Tomatoes training split."""
+    from transferlib.datasets import load_rotten_tomatoes
+
+    texts = load_rotten_tomatoes("train")["text"]
+    return Vocab.build((tokenize(t) for t in texts), min_freq=3, max_size=1500)

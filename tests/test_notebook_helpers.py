@@ -18,15 +18,8 @@ from transferlib.checkpoint import save_model
 from transferlib.datasets import load_rotten_tomatoes
 from transferlib.model import Classifier, LanguageModel, ModelConfig
 from transferlib.pipeline import default_sizes
-from transferlib.text import Vocab, tokenize
 from transferlib.training import set_seed
 from transferlib.transfer import transfer_encoder
-
-
-@pytest.fixture(scope="module")
-def rt_vocab() -> Vocab:
-    texts = load_rotten_tomatoes("train")["text"]
-    return Vocab.build((tokenize(t) for t in texts), min_freq=3, max_size=1500)
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,7 @@ from transferlib import widgets_finetune as wf
 from transferlib.checkpoint import save_model
 from transferlib.datasets import load_rotten_tomatoes
 from transferlib.model import Classifier, LanguageModel, ModelConfig
-from transferlib.text import Vocab, tokenize
 from transferlib.training import set_seed
-
-
-@pytest.fixture(scope="module")
-def rt_vocab() -> Vocab:
-    texts = load_rotten_tomatoes("train")["text"]
-    return Vocab.build((tokenize(t) for t in texts), min_freq=3, max_size=1500)
 
 
 @pytest.fixture(scope="module")

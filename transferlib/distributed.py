@@ -35,7 +35,6 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from .batching import BucketBatchSampler, TextClassificationDataset, collate_padded, make_loader
-from .checkpoint import load_model
 from .config import machine_info
 from .errors import DataError
 from .layers import (
@@ -45,11 +44,11 @@ from .layers import (
     one_cycle,
     slanted_triangular,
 )
-from .model import Classifier, LanguageModel, ModelConfig
-from .pipeline import FinetuneResult, finetune_language_model
+from .model import LanguageModel, ModelConfig
+from .pipeline import FinetuneResult, classifier_from_source, finetune_language_model
 from .regularizers import make_regularizer
 from .training import ClassificationTask, evaluate, fit, pick_device, set_seed
-from .transfer import build_target_vocab, transfer_encoder
+from .transfer import transfer_encoder
 
 
 @dataclass(frozen=True)
@@ -179,16 +178,10 @@ def finetune_distributed(train, valid, test, strategy, ctx: DistContext,
                         "strategy runs in one process")
     set_seed(seed)
     classes = sorted(train["label"].unique())
-    source, source_vocab, _ = load_model(pretrained)
-    if not isinstance(source, LanguageModel):
-        raise DataError(f"{pretrained} holds a classifier, not a language model")
     unlabelled = list(train["text"]) + list(lm_texts or [])
-    vocab = build_target_vocab(source_vocab, unlabelled, min_freq=2)
-    cfg = ModelConfig(**{**source.cfg.to_dict(), "vocab_size": len(vocab),
-                         "n_classes": len(classes), "emb_dropout": 0.1, "layer_dropout": 0.3,
-                         "out_dropout": 0.4})
-    model = Classifier(cfg)
-    report = transfer_encoder(model, source, source_vocab, vocab)
+    model, source, source_vocab, vocab, report = classifier_from_source(
+        pretrained, unlabelled, len(classes))
+    cfg = model.cfg
     lm_history = None
     if strategy.target_lm and ctx.is_main:
         lm = LanguageModel(ModelConfig(**{**cfg.to_dict(), "n_classes": 0}))

@@ -122,6 +122,24 @@ def _check_labels(classes: list[str], frame: pd.DataFrame, split: str) -> None:
                         f"lacks (classes: {classes})")
 
 
+def classifier_from_source(
+    pretrained: str | Path, unlabelled: list[str], n_classes: int
+) -> tuple[Classifier, LanguageModel, Vocab, Vocab, TransferReport]:
+    """Load the source LM from ``pretrained``, build the target vocabulary (source words +
+    the frequent words of ``unlabelled``) and a classifier whose encoder is transferred from the
+    source → ``(classifier, source_lm, source_vocab, target_vocab, report)``."""
+    source, source_vocab, _ = load_model(pretrained)
+    if not isinstance(source, LanguageModel):
+        raise DataError(f"{pretrained} holds a classifier, not a language model")
+    vocab = build_target_vocab(source_vocab, unlabelled, min_freq=2)
+    cfg = ModelConfig(**{**source.cfg.to_dict(), "vocab_size": len(vocab),
+                         "n_classes": n_classes, "emb_dropout": 0.1, "layer_dropout": 0.3,
+                         "out_dropout": 0.4})
+    model = Classifier(cfg)
+    report = transfer_encoder(model, source, source_vocab, vocab)
+    return model, source, source_vocab, vocab, report
+
+
 def finetune_classifier(
     train: pd.DataFrame,
     valid: pd.DataFrame,
@@ -166,34 +184,25 @@ def finetune_classifier(
         _check_labels(classes, test, "test")
     if strategy.pretrained and pretrained is None:
         raise ValueError("this strategy starts from a pretrained model: pass pretrained=DIR")
-    source = source_vocab = None
     report = lm_history = None
     if strategy.pretrained:
-        source, source_vocab, _ = load_model(pretrained)
-        if not isinstance(source, LanguageModel):
-            raise DataError(f"{pretrained} holds a classifier, not a language model")
         unlabelled = list(train["text"]) + list(lm_texts or [])
-        vocab = build_target_vocab(source_vocab, unlabelled, min_freq=2)
-        cfg = ModelConfig(**{**source.cfg.to_dict(), "vocab_size": len(vocab),
-                             "n_classes": len(classes), "emb_dropout": 0.1,
-                             "layer_dropout": 0.3, "out_dropout": 0.4})
-    else:
-        vocab = Vocab.build((tokenize(t) for t in train["text"]), min_freq=2)
-        sizes = {"emb_dim": 200, "hidden_dim": 512, "num_layers": 2, **(small_model or {})}
-        cfg = ModelConfig(vocab_size=len(vocab), n_classes=len(classes), emb_dropout=0.1,
-                          layer_dropout=0.3, out_dropout=0.4, **sizes)
-    model = Classifier(cfg)
-    if strategy.pretrained:
+        model, source, source_vocab, vocab, report = classifier_from_source(
+            pretrained, unlabelled, len(classes))
         if strategy.target_lm:
-            lm = LanguageModel(ModelConfig(**{**cfg.to_dict(), "n_classes": 0}))
-            report = transfer_encoder(lm, source, source_vocab, vocab)
+            lm = LanguageModel(ModelConfig(**{**model.cfg.to_dict(), "n_classes": 0}))
+            transfer_encoder(lm, source, source_vocab, vocab)
             lm_history = finetune_language_model(lm, vocab, unlabelled, list(valid["text"]),
                                                  epochs=lm_epochs, lr=lr / 2, seed=seed,
                                                  amp=amp, device=dev, progress=progress,
                                                  checkpoint_dir=stage_dir["lm"], resume=resume)
             model.encoder.load_state_dict(lm.encoder.state_dict())
-        else:
-            report = transfer_encoder(model, source, source_vocab, vocab)
+    else:
+        vocab = Vocab.build((tokenize(t) for t in train["text"]), min_freq=2)
+        sizes = {"emb_dim": 200, "hidden_dim": 512, "num_layers": 2, **(small_model or {})}
+        model = Classifier(ModelConfig(vocab_size=len(vocab), n_classes=len(classes),
+                                       emb_dropout=0.1, layer_dropout=0.3, out_dropout=0.4,
+                                       **sizes))
     model.to(dev)
     reg = make_regularizer(strategy.regularizer, model, strategy.lam)
     train_ds = TextClassificationDataset(train["text"], train["label"], vocab, classes, max_len)
