@@ -24,11 +24,12 @@ from transferlib.distributed import (
     DistContext,
     SyncEveryK,
     backend_for,
+    cuda_device_for,
     distributed_loader,
     per_rank_batch,
     wrap_ddp,
 )
-from transferlib.errors import DataError
+from transferlib.errors import DataError, TrainingError
 from transferlib.model import Classifier, ModelConfig
 from transferlib.training import ClassificationTask, fit
 
@@ -172,12 +173,19 @@ def test_per_rank_batch_and_backend():
     assert backend_for(torch.device("cpu")) == "gloo"
 
 
+def test_one_gpu_per_process_or_a_clear_error():
+    assert cuda_device_for(1, 2, 2) == torch.device("cuda", 1)
+    with pytest.raises(TrainingError, match="2 processes per machine but 1 GPU.*--device cpu"):
+        cuda_device_for(0, 2, 1)
+
+
 def test_torchrun_finetune_two_processes(tmp_path, small_csv):
     out = tmp_path / "model"
     env = {**os.environ, "TRANSFERLIB_FAST": "1", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "transferlib", "finetune", "--data", str(small_csv), "--out", str(out),
-           "--strategy", "gradual", "--epochs", "2", "--pretrained", str(source_model_dir())]
+           "--strategy", "gradual", "--epochs", "2", "--pretrained", str(source_model_dir()),
+           "--device", "cpu"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())

@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader
 
 from .batching import BucketBatchSampler, TextClassificationDataset, collate_padded, make_loader
 from .config import machine_info
-from .errors import DataError
+from .errors import DataError, TrainingError
 from .layers import (
     discriminative_groups,
     freeze_to,
@@ -81,6 +81,16 @@ def backend_for(device: torch.device) -> str:
     return "nccl" if device.type == "cuda" and dist.is_nccl_available() else "gloo"
 
 
+def cuda_device_for(local_rank: int, local_world_size: int, n_gpus: int) -> torch.device:
+    """GPU ``local_rank`` for this process; nccl needs one GPU per process, so more processes
+    per machine than GPUs is an error that says what to do instead."""
+    if local_world_size > n_gpus:
+        raise TrainingError(
+            f"{local_world_size} processes per machine but {n_gpus} GPU(s): DDP over nccl needs "
+            f"one GPU per process; use --nproc_per_node={n_gpus}, or --device cpu (gloo)")
+    return torch.device("cuda", local_rank)
+
+
 def init_distributed(device: str = "auto") -> DistContext:
     """Join the process group torchrun describes (``env://``: RANK, WORLD_SIZE, MASTER_ADDR,
     MASTER_PORT). Each process on a CUDA machine takes GPU ``LOCAL_RANK``."""
@@ -88,7 +98,8 @@ def init_distributed(device: str = "auto") -> DistContext:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     dev = pick_device(device)
     if dev.type == "cuda":
-        dev = torch.device("cuda", local % torch.cuda.device_count())
+        local_size = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        dev = cuda_device_for(local, local_size, torch.cuda.device_count())
         torch.cuda.set_device(dev)
     backend = backend_for(dev)
     if not dist.is_initialized():
