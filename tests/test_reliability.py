@@ -16,7 +16,7 @@ from torch import nn
 from transferlib.batching import TextClassificationDataset, make_loader
 from transferlib.checkpoint import save_model
 from transferlib.cli import _writable_dir, main
-from transferlib.csvdata import read_labelled_csv
+from transferlib.csvdata import read_labelled_csv, read_text_csv
 from transferlib.errors import DataError, TrainingError
 from transferlib.layers import discriminative_groups, layer_groups, slanted_triangular
 from transferlib.model import Classifier, LanguageModel, ModelConfig
@@ -471,3 +471,56 @@ def test_fit_validates_its_arguments(tiny, kwargs, message):
     with pytest.raises(ValueError, match=message):
         fit(model, make_loader(ds, 4), None, ClassificationTask(),
             torch.optim.SGD(model.parameters(), lr=0.1), progress=False, **args)
+
+
+def test_unlabelled_lm_csv_keeps_the_train_split_and_reports_what_it_skips(tmp_path):
+    path = tmp_path / "lm.csv"
+    path.write_text('text,split\n"one, two",train\n\n ,train\nheld out,test\nthree,train\n')
+    texts, report = read_text_csv(path)
+    assert texts == ["one, two", "three"]
+    assert report.skipped == {"blank lines": [3], "rows with empty text": [4]}
+    no_split = tmp_path / "plain.csv"
+    no_split.write_text("review\nfirst\nsecond\n")
+    assert read_text_csv(no_split, "review")[0] == ["first", "second"]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("body\nx\n", r"line 1: no column 'text'; the columns are \['body'\]"),
+    ("text,split\na,train,extra\n", "line 2: 3 field"),
+    ("text,split\nonly,test\n", "no usable texts in column 'text'"),
+    ("", "the file is empty"),
+])
+def test_unlabelled_lm_csv_errors_name_the_file_and_line(tmp_path, content, message):
+    path = tmp_path / "lm.csv"
+    path.write_text(content)
+    with pytest.raises(DataError, match=message):
+        read_text_csv(path)
+
+
+def test_cli_lm_data_error_is_one_line_and_exit_2(tmp_path, small_csv, capsys):
+    bad = tmp_path / "lm.csv"
+    bad.write_text("body\nx\n")
+    code = main(["finetune", "--data", str(small_csv), "--out", str(tmp_path / "m"),
+                 "--lm-data", str(bad), "--strategy", "ulmfit", "--epochs", "1"])
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("error: ") and "lm.csv, line 1: no column 'text'" in last
+    assert "Traceback" not in err
+
+
+def test_cli_prints_expected_errors_but_a_bug_keeps_its_traceback(monkeypatch, capsys):
+    import transferlib.cli as cli
+    from transferlib.errors import ArgumentError
+
+    def argument_problem(args):
+        raise ArgumentError("top must be >= 1, got 0")
+
+    def bug(args):
+        raise ValueError("an internal bug")
+
+    monkeypatch.setattr(cli, "cmd_predict", argument_problem)
+    assert main(["predict", "--model", "m", "some text"]) == 2
+    assert capsys.readouterr().err == "error: top must be >= 1, got 0\n"
+    monkeypatch.setattr(cli, "cmd_predict", bug)
+    with pytest.raises(ValueError, match="an internal bug"):
+        main(["predict", "--model", "m", "some text"])

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from .errors import ArgumentError
 from .text import Vocab, numericalize
 
 
@@ -33,12 +34,12 @@ class TextClassificationDataset(Dataset):
         max_len: int | None = 128,
     ):
         if len(texts) != len(labels):
-            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+            raise ArgumentError(f"{len(texts)} texts but {len(labels)} labels")
         self.classes = list(classes)
         index = {c: i for i, c in enumerate(self.classes)}
         unknown = sorted({str(y) for y in labels} - set(index))
         if unknown:
-            raise ValueError(f"labels {unknown[:5]} are not among the classes {self.classes}")
+            raise ArgumentError(f"labels {unknown[:5]} are not among the classes {self.classes}")
         self.texts = list(texts)
         self.ids = [torch.tensor(numericalize(t, vocab, max_len)) for t in self.texts]
         self.labels = torch.tensor([index[str(y)] for y in labels], dtype=torch.long)
@@ -57,10 +58,10 @@ def collate_padded(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Right-pad a list of ``(ids, label)`` into ``(ids [B, T], lengths [B], labels [B])``."""
     if len(batch) == 0:
-        raise ValueError("cannot collate an empty batch")
+        raise ArgumentError("cannot collate an empty batch")
     lengths = torch.tensor([len(ids) for ids, _ in batch], dtype=torch.long)
     if int(lengths.min()) < 1:
-        raise ValueError("every example needs at least one token")
+        raise ArgumentError("every example needs at least one token")
     ids = torch.full((len(batch), int(lengths.max())), pad_id, dtype=torch.long)
     for row, (x, _) in enumerate(batch):
         ids[row, : len(x)] = x
@@ -89,9 +90,9 @@ class BucketBatchSampler(Sampler[list[int]]):
         rank: int = 0,
     ):
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise ArgumentError(f"batch_size must be >= 1, got {batch_size}")
         if not 0 <= rank < num_replicas:
-            raise ValueError(f"rank must be in [0, {num_replicas}), got {rank}")
+            raise ArgumentError(f"rank must be in [0, {num_replicas}), got {rank}")
         self.lengths = list(lengths)
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -186,7 +187,7 @@ class LanguageModelStream:
                 break
         n_cols = (len(ids) - 1) // batch_size
         if n_cols < 2:
-            raise ValueError(
+            raise ArgumentError(
                 f"{len(ids)} tokens are too few for batch_size={batch_size}; "
                 "use a smaller batch or more text")
         self.n_tokens = n_cols * batch_size

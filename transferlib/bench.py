@@ -41,6 +41,7 @@ from .bench_train import (
 )
 from .checkpoint import atomic_write_text, read_config
 from .config import fast_mode, machine_info, source_model_dir
+from .errors import ArgumentError
 from .training import amp_dtype, pick_device
 
 TARGETS = {"finetune_speedup": 4.0, "lm_fraction_of_peak": 0.40}
@@ -159,13 +160,13 @@ def run_bench(out: Path, fast: bool, repeats: int | None = None, device: str = "
     sizes = FAST if fast else FULL
     if repeats is not None:
         if repeats < 1:
-            raise ValueError(f"--repeats must be >= 1, got {repeats}")
+            raise ArgumentError(f"--repeats must be >= 1, got {repeats}")
         sizes = replace(sizes, repeats=repeats)
     model_dir = Path(model_dir) if model_dir else source_model_dir()
     dev = pick_device(device)
     if threads is not None:
         if threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {threads}")
+            raise ArgumentError(f"--threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
     results: dict = {"command": " ".join(["python -m transferlib"] + sys.argv[1:]),
                      "fast": fast, "sizes": asdict(sizes), "machine": machine_info(),

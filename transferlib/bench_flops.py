@@ -24,6 +24,7 @@ import torch
 
 from . import datasets
 from .batching import LanguageModelStream
+from .errors import ArgumentError
 from .model import LanguageModel, ModelConfig
 from .training import LanguageModelTask, fit, set_seed
 
@@ -79,7 +80,7 @@ def lm_windows(vocab, batch_size: int, bptt: int, n_windows: int) -> list:
                                  max_tokens=batch_size * bptt * n_windows + 1)
     windows = list(stream)[:n_windows]
     if len(windows) < n_windows:
-        raise ValueError(f"the source corpus gives only {len(windows)} windows of "
+        raise ArgumentError(f"the source corpus gives only {len(windows)} windows of "
                          f"{batch_size} x {bptt}; {n_windows} needed")
     return windows
 

@@ -14,7 +14,7 @@ import torch
 
 from .checkpoint import atomic_write_text, load_model, save_model
 from .config import fast_mode, machine_info, source_model_dir
-from .csvdata import read_labelled_csv, split_frame
+from .csvdata import read_labelled_csv, read_text_csv, split_frame
 from .errors import DataError, TransferlibError
 from .strategies import DESCRIPTIONS, PRESETS, REGULARIZERS, SCHEDULES, get_strategy
 
@@ -168,17 +168,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 def _read_unlabelled(path: str, column: str) -> list[str]:
     """Texts of the train split (or all rows when there is no split column) of a CSV."""
-    import pandas as pd
-
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    if column not in df:
-        raise DataError(f"{path}: no column {column!r}; the columns are {list(df.columns)}")
-    if "split" in df:
-        df = df[df["split"] == "train"]
-    return [t for t in df[column] if t.strip()]
+    texts, report = read_text_csv(path, column)
+    if report.total:
+        print(f"{path}: {report}", file=sys.stderr)
+    return texts
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -288,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     args.command_line = shlex.join(["python", "-m", "transferlib", *argv])
     try:
         return args.func(args)
-    except (TransferlibError, ValueError) as exc:  # ValueError: documented argument checks
+    except TransferlibError as exc:  # expected failures; a bug keeps its traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -27,6 +27,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.utils import prune
 
+from .errors import ArgumentError
 from .model import Classifier, ModelConfig
 
 LORA_TARGETS = ("weight_ih_l0", "weight_hh_l0")
@@ -108,7 +109,7 @@ def prune_magnitude(model: nn.Module, amount: float) -> nn.Module:
     made permanent with ``prune.remove``). Dense kernels do not skip zeros, so this saves
     nothing at inference unless the weights are stored sparse. Taught in notebook 07."""
     if not 0.0 <= amount < 1.0:
-        raise ValueError(f"amount must be in [0, 1), got {amount}")
+        raise ArgumentError(f"amount must be in [0, 1), got {amount}")
     pruned = copy.deepcopy(model)
     for module, name in prunable(pruned):
         prune.l1_unstructured(module, name, amount=amount)
@@ -135,7 +136,7 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     al. 2015; the T² keeps gradient sizes comparable across temperatures). Zero exactly when
     the two softened distributions agree. Taught in notebook 07."""
     if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+        raise ArgumentError(f"temperature must be > 0, got {temperature}")
     t = temperature
     log_p_student = F.log_softmax(student_logits.float() / t, dim=-1)
     log_p_teacher = F.log_softmax(teacher_logits.float() / t, dim=-1)
@@ -154,9 +155,9 @@ class DistillationTask:
     def __init__(self, teacher: nn.Module, temperature: float = 2.0, alpha: float = 0.5,
                  packed: bool = False):
         if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+            raise ArgumentError(f"alpha must be in [0, 1], got {alpha}")
         if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+            raise ArgumentError(f"temperature must be > 0, got {temperature}")
         self.teacher = teacher
         self.temperature = temperature
         self.alpha = alpha
@@ -206,9 +207,9 @@ class LoRALSTM(nn.Module):
     def __init__(self, base: nn.LSTM, rank: int = 8, alpha: float = 16.0):
         super().__init__()
         if base.num_layers != 1 or base.bidirectional:
-            raise ValueError("LoRALSTM wraps a single-layer, unidirectional nn.LSTM")
+            raise ArgumentError("LoRALSTM wraps a single-layer, unidirectional nn.LSTM")
         if rank < 1:
-            raise ValueError(f"rank must be >= 1, got {rank}")
+            raise ArgumentError(f"rank must be >= 1, got {rank}")
         self.base = base
         self.rank = rank
         self.scale = alpha / rank
@@ -253,7 +254,7 @@ def apply_lora(model: Classifier, rank: int = 8, alpha: float = 16.0) -> Classif
     layers = model.encoder.layers
     for i, layer in enumerate(layers):
         if isinstance(layer, LoRALSTM):
-            raise ValueError(f"encoder layer {i} already has LoRA")
+            raise ArgumentError(f"encoder layer {i} already has LoRA")
         wrapped = LoRALSTM(layer, rank, alpha).to(layer.weight_ih_l0.device)
         layers[i] = wrapped
     for p in model.head.parameters():

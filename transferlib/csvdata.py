@@ -190,6 +190,42 @@ def _note_duplicates(df: pd.DataFrame, report: SkipReport) -> None:
                 + (": the test score may be optimistic" if column == "split" else ""))
 
 
+def read_text_csv(path: str | Path, text_column: str = "text", split_column: str = "split"
+                  ) -> tuple[list[str], SkipReport]:
+    """The texts of an unlabelled CSV (``finetune --lm-data``): the rows whose split is
+    ``train`` when the file has a split column, else every row. Same checks and error messages
+    as ``read_labelled_csv``; blank lines and empty texts are skipped and reported."""
+    path = Path(path)
+    text = _decode(path)
+    records = _records(path, text)
+    while records and not records[0][2]:
+        records.pop(0)
+    if not records:
+        raise DataError(f"{path}: the file is empty")
+    header = _header(path, records[0][2], [text_column])
+    col = header.index(text_column)
+    split = header.index(split_column) if split_column in header else None
+    report, texts, blank, empty = SkipReport(), [], [], []
+    for first, _last, fields in records[1:]:
+        if not fields:
+            blank.append(first)
+            continue
+        if len(fields) != len(header):
+            raise DataError(f"{path}, line {first}: {len(fields)} field(s), the header has "
+                            f"{len(header)}")
+        if split is not None and fields[split].strip() != "train":
+            continue
+        if not fields[col].strip():
+            empty.append(first)
+            continue
+        texts.append(fields[col])
+    report.add("blank lines", blank)
+    report.add("rows with empty text", empty)
+    if not texts:
+        raise DataError(f"{path}: no usable texts in column {text_column!r} ({report})")
+    return texts, report
+
+
 def split_frame(df: pd.DataFrame, seed: int = 0, valid_frac: float = 0.1,
                 test_frac: float = 0.1) -> pd.DataFrame:
     """Add a seeded random ``split`` column (train/valid/test) to a frame that has none."""

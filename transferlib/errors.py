@@ -10,6 +10,11 @@ class TransferlibError(Exception):
     """Base class for every error transferlib raises on purpose."""
 
 
+class ArgumentError(TransferlibError, ValueError):
+    """A function or CLI argument is outside what it accepts (names it and the allowed values).
+    A ``ValueError`` too, so ``except ValueError`` keeps working."""
+
+
 class DataError(TransferlibError, ValueError):
     """A data file or an in-memory dataset is unusable (names the file, row and field)."""
 

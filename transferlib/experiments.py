@@ -31,7 +31,7 @@ import torch
 from . import datasets
 from .checkpoint import load_model, read_config, save_model
 from .config import REPO_ROOT, fast_mode, machine_info, source_model_dir
-from .errors import DataError
+from .errors import ArgumentError, DataError
 from .model import LanguageModel, ModelConfig
 from .pipeline import default_sizes, finetune_classifier, finetune_language_model
 from .strategies import DESCRIPTIONS, PRESETS
@@ -338,9 +338,9 @@ def run_experiment(name: str, out: str | Path, seeds: Sequence[int], fast: bool 
     """Run one experiment and write its files; returns their paths (notebook 01). ``sizes``
     overrides ``experiment_sizes(fast)``; pass ``ctx`` to share adapted LMs and models."""
     if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; allowed: {EXPERIMENTS}")
+        raise ArgumentError(f"unknown experiment {name!r}; allowed: {EXPERIMENTS}")
     if not seeds:
-        raise ValueError("pass at least one seed")
+        raise ArgumentError("pass at least one seed")
     start = time.perf_counter()
     ctx = ctx or Context(Path(pretrained or source_model_dir()),
                          {**experiment_sizes(fast), **(sizes or {})}, device, amp)

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from .batching import LanguageModelStream
+from .errors import ArgumentError
 from .model import LanguageModel
 from .text import SPECIALS, Vocab, tokenize
 from .training import LanguageModelTask, evaluate
@@ -53,7 +54,7 @@ def _banned(vocab: Vocab, ban_unk: bool) -> list[int]:
 
 def _check_temperature(temperature: float) -> float:
     if not temperature > 0 or math.isinf(temperature):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
+        raise ArgumentError(f"temperature must be a finite number > 0, got {temperature}")
     return float(temperature)
 
 
@@ -77,7 +78,7 @@ def similar_words(model: LanguageModel, vocab: Vocab, word: str, top: int = 8) -
     """The ``top`` words whose embeddings are closest to ``word``'s (cosine similarity): what
     pretraining learned about words without a single label (notebook 01)."""
     if word not in vocab:
-        raise ValueError(f"{word!r} is not in the model's vocabulary of {len(vocab)} words")
+        raise ArgumentError(f"{word!r} is not in the model's vocabulary of {len(vocab)} words")
     emb = model.encoder.embedding.weight.detach().float()
     emb = emb / emb.norm(dim=1, keepdim=True).clamp_min(1e-8)
     sims = emb @ emb[vocab.stoi[word]]
@@ -115,7 +116,7 @@ def sample_text(model: LanguageModel, vocab: Vocab, prompt: str = "", n_words: i
     """
     temperature = _check_temperature(temperature)
     if n_words < 1:
-        raise ValueError(f"n_words must be >= 1, got {n_words}")
+        raise ArgumentError(f"n_words must be >= 1, got {n_words}")
     model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)

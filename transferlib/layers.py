@@ -16,6 +16,7 @@ import math
 import torch
 from torch import nn
 
+from .errors import ArgumentError
 from .model import Classifier, LanguageModel
 
 ULMFIT_DECAY = 2.6
@@ -56,9 +57,9 @@ def discriminative_groups(
     """Optimizer parameter groups where the head gets ``lr`` and each group below it gets the
     rate of the one above divided by ``decay`` (2.6 in ULMFiT). ``decay=1`` gives one rate."""
     if lr <= 0:
-        raise ValueError(f"learning rate must be > 0, got {lr}")
+        raise ArgumentError(f"learning rate must be > 0, got {lr}")
     if decay < 1:
-        raise ValueError(f"decay must be >= 1 (1 = same rate everywhere), got {decay}")
+        raise ArgumentError(f"decay must be >= 1 (1 = same rate everywhere), got {decay}")
     groups = layer_groups(model)
     top = len(groups) - 1
     return [
@@ -77,7 +78,7 @@ def slanted_triangular(
     then falls linearly back to ``lr/ratio``. Call ``scheduler.step()`` after every batch.
     """
     if total_steps < 1:
-        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+        raise ArgumentError(f"total_steps must be >= 1, got {total_steps}")
     cut = max(1, math.floor(total_steps * cut_frac))
 
     def factor(step: int) -> float:

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .errors import ArgumentError
+
 State = list[tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -35,14 +37,15 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.vocab_size < 5:
-            raise ValueError(f"vocab_size must be >= 5 (4 specials + 1), got {self.vocab_size}")
+            raise ArgumentError(f"vocab_size must be >= 5 (4 specials + 1), got {self.vocab_size}")
         if self.num_layers < 1 or self.emb_dim < 1 or self.hidden_dim < 1:
-            raise ValueError("num_layers, emb_dim and hidden_dim must be >= 1")
+            raise ArgumentError("num_layers, emb_dim and hidden_dim must be >= 1")
         for name in ("emb_dropout", "layer_dropout", "out_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+                raise ArgumentError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.n_classes == 1 or self.n_classes < 0:
-            raise ValueError(f"n_classes must be 0 (language model) or >= 2, got {self.n_classes}")
+            raise ArgumentError(
+                f"n_classes must be 0 (language model) or >= 2, got {self.n_classes}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,7 +55,7 @@ class ModelConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown config fields {unknown}; allowed: {sorted(known)}")
+            raise ArgumentError(f"unknown config fields {unknown}; allowed: {sorted(known)}")
         return cls(**d)
 
 
@@ -138,7 +141,7 @@ class Classifier(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         if cfg.n_classes < 2:
-            raise ValueError("a Classifier needs cfg.n_classes >= 2")
+            raise ArgumentError("a Classifier needs cfg.n_classes >= 2")
         self.cfg = cfg
         self.encoder = LSTMEncoder(cfg)
         self.head = nn.Sequential(

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .batching import collate_padded
+from .errors import ArgumentError
 from .model import Classifier, LanguageModel
 from .text import Vocab, numericalize
 
@@ -70,7 +71,7 @@ def naive_batch(texts: Sequence[str], vocab: Vocab, n_pads: int = 0) -> torch.Te
     """Right-padded ids in the legacy torchtext layout ``[T, B]`` (sequence first), with
     ``n_pads`` extra padding columns appended after the longest text (notebook 03)."""
     if n_pads < 0:
-        raise ValueError(f"n_pads must be >= 0, got {n_pads}")
+        raise ArgumentError(f"n_pads must be >= 0, got {n_pads}")
     batch = [(torch.tensor(numericalize(t, vocab)), torch.tensor(0)) for t in texts]
     ids, _, _ = collate_padded(batch, vocab.pad_id)
     pads = torch.full((ids.size(0), n_pads), vocab.pad_id, dtype=torch.long)
@@ -121,7 +122,7 @@ def padding_sweep(naive: NaiveTextClassifier, vocab: Vocab, sentences: Sequence[
     1 = as distinguishable as without pads, 0 = the model can no longer tell them apart).
     Plotted in notebook 03."""
     if len(sentences) < 2:
-        raise ValueError("padding_sweep needs at least two sentences")
+        raise ArgumentError("padding_sweep needs at least two sentences")
     naive.eval()
     alone = [naive.final_state(naive_batch([s], vocab)) for s in sentences]
     rows = []
@@ -147,5 +148,5 @@ def pad_fraction(loader) -> float:
         total += ids.numel()
         pads += ids.numel() - int(lengths.sum())
     if total == 0:
-        raise ValueError("pad_fraction got an empty loader")
+        raise ArgumentError("pad_fraction got an empty loader")
     return pads / total

@@ -27,6 +27,7 @@ from torch import nn
 from . import datasets
 from .checkpoint import load_model
 from .config import fast_mode, source_model_dir
+from .errors import ArgumentError
 from .experiments import stratified_subsample
 from .model import LanguageModel, ModelConfig
 from .pipeline import finetune_classifier
@@ -71,11 +72,11 @@ def toy_solutions(lams, w_star=(2.0, 1.5), w0=(1.5, 2.0), curvature=(1.0, 0.05))
     """
     a, ws, c0 = np.asarray(curvature, float), np.asarray(w_star, float), np.asarray(w0, float)
     if (a <= 0).any():
-        raise ValueError("curvatures must be > 0")
+        raise ArgumentError("curvatures must be > 0")
     rows = []
     for lam in lams:
         if lam < 0:
-            raise ValueError(f"λ must be >= 0, got {lam}")
+            raise ArgumentError(f"λ must be >= 0, got {lam}")
         for name, centre in (("l2", np.zeros_like(c0)), ("l2sp", c0)):
             w = (a * ws + lam * centre) / (a + lam)
             rows.append({"lam": lam, "regularizer": name, "w1": w[0], "w2": w[1],
@@ -148,7 +149,7 @@ def _normalise_lambda(lam: float) -> float:
     """λ rounded to 3 significant digits (so 10**-3 and 0.001 share one cache entry)."""
     lam = float(lam)
     if not math.isfinite(lam) or lam < 0:
-        raise ValueError(f"λ must be a finite number >= 0, got {lam}")
+        raise ArgumentError(f"λ must be a finite number >= 0, got {lam}")
     return float(f"{lam:.3g}")
 
 
@@ -187,7 +188,7 @@ def retrain_with_lambda(lam: float, regularizer: str = "l2sp",
     time of the original run). Widget callback of notebook 02.
     """
     if regularizer not in REGULARIZERS:
-        raise ValueError(f"unknown regularizer {regularizer!r}; allowed: {REGULARIZERS}")
+        raise ArgumentError(f"unknown regularizer {regularizer!r}; allowed: {REGULARIZERS}")
     lam = _normalise_lambda(lam)
     if regularizer == "none":
         lam = 0.0
@@ -221,7 +222,7 @@ def compare_with_scratch(n_labels: int, settings: RetrainSettings | None = None,
     makes at least ``min_steps`` optimizer steps. Cached like ``retrain_with_lambda``. Widget
     callback of notebook 01."""
     if n_labels < 2:
-        raise ValueError(f"n_labels must be >= 2 (one per class), got {n_labels}")
+        raise ArgumentError(f"n_labels must be >= 2 (one per class), got {n_labels}")
     s = settings or retrain_settings()
     steps_per_epoch = math.ceil(n_labels / s.batch_size)
     epochs = min(max_epochs, max(s.epochs, math.ceil(min_steps / steps_per_epoch)))

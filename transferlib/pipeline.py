@@ -18,7 +18,7 @@ from . import datasets
 from .batching import LanguageModelStream, TextClassificationDataset, make_loader
 from .checkpoint import load_model
 from .config import fast_mode
-from .errors import DataError
+from .errors import ArgumentError, DataError
 from .layers import (
     discriminative_groups,
     freeze_to,
@@ -183,7 +183,7 @@ def finetune_classifier(
     if test is not None:
         _check_labels(classes, test, "test")
     if strategy.pretrained and pretrained is None:
-        raise ValueError("this strategy starts from a pretrained model: pass pretrained=DIR")
+        raise ArgumentError("this strategy starts from a pretrained model: pass pretrained=DIR")
     report = lm_history = None
     if strategy.pretrained:
         unlabelled = list(train["text"]) + list(lm_texts or [])

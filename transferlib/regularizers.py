@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .errors import ArgumentError
+
 
 def _is_bias(name: str) -> bool:
     """``head.1.bias`` and the LSTM's ``bias_ih_l0``/``bias_hh_l0`` are biases."""
@@ -19,7 +21,7 @@ def _is_bias(name: str) -> bool:
 
 def _check_lambda(lam: float) -> float:
     if lam < 0:
-        raise ValueError(f"λ (lam) must be >= 0, got {lam}")
+        raise ArgumentError(f"λ (lam) must be >= 0, got {lam}")
     return float(lam)
 
 
@@ -73,4 +75,4 @@ def make_regularizer(kind: str, model: nn.Module, lam: float) -> L2 | L2SP | Non
         return L2(model, lam)
     if kind == "l2sp":
         return L2SP(model, lam)
-    raise ValueError(f"unknown regularizer {kind!r}; allowed: 'none', 'l2', 'l2sp'")
+    raise ArgumentError(f"unknown regularizer {kind!r}; allowed: 'none', 'l2', 'l2sp'")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from .errors import ArgumentError
+
 SCHEDULES = ("constant", "stlr", "one-cycle")
 REGULARIZERS = ("none", "l2", "l2sp")
 
@@ -27,14 +29,15 @@ class Strategy:
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; allowed: {SCHEDULES}")
+            raise ArgumentError(f"unknown schedule {self.schedule!r}; allowed: {SCHEDULES}")
         if self.regularizer not in REGULARIZERS:
-            raise ValueError(f"unknown regularizer {self.regularizer!r}; allowed: {REGULARIZERS}")
+            raise ArgumentError(
+                f"unknown regularizer {self.regularizer!r}; allowed: {REGULARIZERS}")
         if self.lam < 0:
-            raise ValueError(f"lam must be >= 0, got {self.lam}")
+            raise ArgumentError(f"lam must be >= 0, got {self.lam}")
         if not self.pretrained and (self.target_lm or self.regularizer == "l2sp"
                                     or self.freeze_encoder):
-            raise ValueError("target_lm, l2sp and freeze_encoder need pretrained=True")
+            raise ArgumentError("target_lm, l2sp and freeze_encoder need pretrained=True")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,5 +77,5 @@ DESCRIPTIONS: dict[str, str] = {
 def get_strategy(name: str, **overrides) -> Strategy:
     """A preset by name, optionally with fields changed (``get_strategy('full', lam=0.1)``)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown strategy {name!r}; allowed: {', '.join(PRESETS)}")
+        raise ArgumentError(f"unknown strategy {name!r}; allowed: {', '.join(PRESETS)}")
     return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})

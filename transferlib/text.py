@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .errors import CheckpointError, DataError
+from .errors import ArgumentError, CheckpointError, DataError
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
@@ -67,9 +67,10 @@ class Vocab:
         ``max_size`` counts the special tokens too.
         """
         if min_freq < 1:
-            raise ValueError(f"min_freq must be >= 1, got {min_freq}")
+            raise ArgumentError(f"min_freq must be >= 1, got {min_freq}")
         if max_size is not None and max_size <= len(SPECIALS):
-            raise ValueError(f"max_size must be > {len(SPECIALS)} (the specials), got {max_size}")
+            raise ArgumentError(
+                f"max_size must be > {len(SPECIALS)} (the specials), got {max_size}")
         counts: Counter[str] = Counter()
         for tokens in token_lists:
             counts.update(tokens)
@@ -167,7 +168,7 @@ def numericalize(
     ``max_len`` must be >= 1 (``ValueError`` otherwise).
     """
     if max_len is not None and max_len < 1:
-        raise ValueError(f"max_len must be >= 1 (or None), got {max_len}")
+        raise ArgumentError(f"max_len must be >= 1 (or None), got {max_len}")
     ids = vocab.encode(tokenize(text))
     if add_eos:
         ids.append(vocab.eos_id)

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .errors import TrainingError
+from .errors import ArgumentError, TrainingError
 from .resume import TrainingState
 
 
@@ -61,7 +61,7 @@ def pick_device(prefer: str = "auto", allow_cpu_fallback: bool = False) -> torch
             return torch.device("mps")
         problem = "MPS was requested but is not available"
     else:
-        raise ValueError(f"unknown device {prefer!r}; allowed: auto, cpu, cuda, cuda:N, mps")
+        raise ArgumentError(f"unknown device {prefer!r}; allowed: auto, cpu, cuda, cuda:N, mps")
     if allow_cpu_fallback:
         warnings.warn(f"{problem}; training on the CPU instead (CPU fallback allowed)",
                       RuntimeWarning, stacklevel=2)
@@ -185,7 +185,7 @@ def evaluate(model: nn.Module, data: Iterable, task, device: torch.device | None
         n += count
         correct += float(right)
     if n == 0:
-        raise ValueError("evaluate got no batches")
+        raise ArgumentError("evaluate got no batches")
     return task.metrics(loss_sum, n, correct)
 
 
@@ -218,17 +218,18 @@ def _optimizer_step(optimizer, scaler, params, clip: float | None, where: str) -
 def _check_fit_args(epochs, accumulate, patience, clip, max_steps_per_epoch, checkpoint_dir,
                     resume) -> None:
     if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+        raise ArgumentError(f"epochs must be >= 1, got {epochs}")
     if accumulate < 1:
-        raise ValueError(f"accumulate must be >= 1, got {accumulate}")
+        raise ArgumentError(f"accumulate must be >= 1, got {accumulate}")
     if patience is not None and patience < 1:
-        raise ValueError(f"patience must be >= 1 (or None: no early stopping), got {patience}")
+        raise ArgumentError(f"patience must be >= 1 (or None: no early stopping), got {patience}")
     if clip is not None and clip <= 0:
-        raise ValueError(f"clip must be > 0 (or None: no clipping), got {clip}")
+        raise ArgumentError(f"clip must be > 0 (or None: no clipping), got {clip}")
     if max_steps_per_epoch is not None and max_steps_per_epoch < 1:
-        raise ValueError(f"max_steps_per_epoch must be >= 1 (or None), got {max_steps_per_epoch}")
+        raise ArgumentError(
+            f"max_steps_per_epoch must be >= 1 (or None), got {max_steps_per_epoch}")
     if resume and checkpoint_dir is None:
-        raise ValueError("resume=True needs checkpoint_dir (where the checkpoints are)")
+        raise ArgumentError("resume=True needs checkpoint_dir (where the checkpoints are)")
 
 
 def fit(

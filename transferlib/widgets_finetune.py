@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .batching import BucketBatchSampler, TextClassificationDataset, make_loader
+from .errors import ArgumentError
 from .experiments import stratified_subsample
 from .layers import (
     discriminative_groups,
@@ -76,7 +77,7 @@ def confusion_matrix(true: Sequence[str], pred: Sequence[str], classes: Sequence
                      ) -> pd.DataFrame:
     """Counts of (true class, predicted class): rows true, columns predicted (notebook 05)."""
     if len(true) != len(pred):
-        raise ValueError(f"{len(true)} true labels but {len(pred)} predictions")
+        raise ArgumentError(f"{len(true)} true labels but {len(pred)} predictions")
     table = pd.crosstab(pd.Categorical(list(true), categories=list(classes)),
                         pd.Categorical(list(pred), categories=list(classes)), dropna=False)
     table.index.name, table.columns.name = "true", "predicted"
@@ -110,13 +111,13 @@ def schedule_rates(kind: str, total_steps: int, lr: float = 1e-2) -> list[float]
     """The learning rate at each of ``total_steps`` steps under ``kind`` ('constant', 'stlr'
     or 'one-cycle'), read from the same schedulers fine-tuning uses (notebook 06)."""
     if total_steps < 1:
-        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+        raise ArgumentError(f"total_steps must be >= 1, got {total_steps}")
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
     makers = {"constant": lambda: None,
               "stlr": lambda: slanted_triangular(optimizer, total_steps),
               "one-cycle": lambda: one_cycle(optimizer, total_steps + 1)}
     if kind not in makers:
-        raise ValueError(f"unknown schedule {kind!r}; allowed: {list(makers)}")
+        raise ArgumentError(f"unknown schedule {kind!r}; allowed: {list(makers)}")
     scheduler = makers[kind]()
     rates = []
     for _ in range(total_steps):
@@ -160,7 +161,7 @@ def run_strategies(names: Sequence[str], n_labels: int, train: pd.DataFrame,
     """Fine-tune each strategy of ``names`` on the same ``n_labels`` class-stratified training
     examples and return one row each (notebook 06's widget: a small, live ablation)."""
     if not names:
-        raise ValueError("pick at least one strategy")
+        raise ArgumentError("pick at least one strategy")
     subset = stratified_subsample(train, n_labels, seed)
     rows = []
     for name in names:
@@ -201,7 +202,7 @@ def run_levers(names: Sequence[str], data, repeats: int | None = None) -> pd.Dat
     by_name = {lever.name: lever for lever in [*SOLO_LEVERS, LORA]}
     unknown = [n for n in names if n not in by_name]
     if unknown:
-        raise ValueError(f"unknown lever(s) {unknown}; allowed: {list(by_name)}")
+        raise ArgumentError(f"unknown lever(s) {unknown}; allowed: {list(by_name)}")
     levers = [BASELINE] + [by_name[n] for n in names]
     frame = compare_levers(levers, data, repeats)
     keep = ["row", "tokens_per_s", "speedup", "peak_mem_mb", "accuracy", "acc_delta",
@@ -234,7 +235,7 @@ def accumulation_gap(k: int, batch_size: int = 4, seed: int = 0, n: int | None =
     from . import datasets
 
     if k < 1 or batch_size < 1:
-        raise ValueError(f"k and batch_size must be >= 1, got {k} and {batch_size}")
+        raise ArgumentError(f"k and batch_size must be >= 1, got {k} and {batch_size}")
     frame = datasets.load_rotten_tomatoes("train").head(n or 4 * k * batch_size)
     vocab = Vocab.build((tokenize(t) for t in frame["text"]), min_freq=1, max_size=2000)
     data = TextClassificationDataset(frame["text"], frame["label"], vocab,

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from .batching import TextClassificationDataset, collate_padded, make_loader
 from .checkpoint import load_model
-from .errors import DataError
+from .errors import ArgumentError, DataError
 from .layers import discriminative_groups, freeze_to, slanted_triangular
 from .model import Classifier, LanguageModel, LSTMEncoder, pool_valid
 from .text import Vocab, numericalize, tokenize
@@ -75,7 +75,7 @@ def phrase_log_probs(
     """
     targets = [vocab.encode(tokenize(p)) for p in phrases]
     if not all(targets):
-        raise ValueError(f"every phrase needs a token: {list(phrases)}")
+        raise ArgumentError(f"every phrase needs a token: {list(phrases)}")
     lm.eval()
     device = next(lm.parameters()).device
     scores = []
@@ -143,7 +143,7 @@ def class_prototypes(features: torch.Tensor, labels: torch.Tensor, n_classes: in
     (notebook 09)."""
     missing = [c for c in range(n_classes) if not bool((labels == c).any())]
     if missing:
-        raise ValueError(f"classes {missing} have no support example")
+        raise ArgumentError(f"classes {missing} have no support example")
     return torch.stack([features[labels == c].mean(dim=0) for c in range(n_classes)])
 
 
