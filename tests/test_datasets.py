@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from transferlib import config, datasets
+from transferlib import config, datasets, datasets_build
 from transferlib.errors import DataError
 
 DATA = config.data_dir()
@@ -132,7 +132,7 @@ def test_domain_sentences(card: dict) -> None:
 
 def test_sentence_splitter() -> None:
     text = 'Mr. Speaker, the U.S. Army grew. "We won!" said Henry L. Stimson.  Is it?\nYes.'
-    assert datasets.split_sentences(text) == [
+    assert datasets_build.split_sentences(text) == [
         "Mr. Speaker, the U.S. Army grew.", '"We won!" said Henry L. Stimson.', "Is it?", "Yes."]
 
 
