@@ -22,6 +22,7 @@ from transferlib.experiments import (
     Context,
     cmd_experiments,
     experiment_sizes,
+    lowres_epochs,
     run_experiment,
     stratified_order,
     stratified_subsample,
@@ -32,6 +33,7 @@ from transferlib.strategies import PRESETS
 from transferlib.text import Vocab, tokenize
 
 SIZES = {"max_train": 120, "max_eval": 60, "max_plots": 8, "lowres_counts": (20, 50, None),
+         "lowres_min_steps": 4, "lowres_max_epochs": 2,
          "domain_ks": (10, 20), "max_domain": 60, "domain_epochs": 1, "fewshot_ks": (1, 4)}
 
 
@@ -124,9 +126,20 @@ def test_lowres_curve_rows_and_answer(ctx: Context, tmp_path: Path):
     assert sorted(set(runs["n_labels"])) == [20, 50, 120] and (runs["n_labels"]
                                                                == runs["n_train"]).all()
     assert len(summary) == 6 and (summary["n_seeds"] == 2).all()
+    # 20 labels in batches of 16 make 2 steps an epoch: 2 epochs reach the 4 minimum steps
+    assert runs.groupby("n_labels")["epochs"].first().to_dict() == {20: 2, 50: 1, 120: 1}
+    assert (runs["epochs_run"] <= runs["epochs"]).all()
     # every label count reuses the seed's adapted LM with its whole vocabulary
     assert (runs.loc[runs["strategy"] == "ulmfit", "new_words"] == 0).all()
     assert meta["answer"].startswith("cannot answer")  # 1000 labels are not in this pool
+
+
+def test_small_label_counts_get_enough_steps_within_the_cap():
+    sizes = {"epochs": 6, "lowres_min_steps": 150, "lowres_max_epochs": 30}
+    assert lowres_epochs(50, 16, sizes) == 30      # 4 steps/epoch: 38 wanted, capped
+    assert lowres_epochs(100, 16, sizes) == 22     # 7 steps/epoch
+    assert lowres_epochs(500, 16, sizes) == 6      # 32 steps/epoch: the usual 6 suffice
+    assert lowres_epochs(10219, 64, sizes) == 6
 
 
 def test_transfer_vs_scratch_sentence_follows_the_numbers():

@@ -47,9 +47,11 @@ def experiment_sizes(fast: bool | None = None) -> dict:
     """``pipeline.default_sizes`` plus the experiments' own sizes; ``None`` in
     ``lowres_counts`` means the whole training pool (notebook 01)."""
     fast = fast_mode() if fast is None else fast
-    own = ({"max_plots": 40, "lowres_counts": (50, 100, None), "domain_ks": (10, 50),
+    own = ({"max_plots": 40, "lowres_counts": (50, 100, None), "lowres_min_steps": 12,
+            "lowres_max_epochs": 4, "domain_ks": (10, 50),
             "max_domain": 200, "domain_epochs": 2, "fewshot_ks": (1, 5, 10)} if fast else
            {"max_plots": None, "lowres_counts": (50, 100, 250, 500, 1000, 2000, None),
+            "lowres_min_steps": 150, "lowres_max_epochs": 30,
             "domain_ks": (10, 50, 200), "max_domain": None, "domain_epochs": 10,
             "fewshot_ks": (1, 5, 10, 50)})
     return {**default_sizes(fast), "lr": 2e-3, **own}
@@ -139,11 +141,13 @@ class Context:
                                          meta={"adapted_from": str(self.pretrained)})
         return self._lms[seed]
 
-    def finetune(self, name: str, train: pd.DataFrame, seed: int, batch_size: int = 64) -> dict:
-        """Metrics of one fine-tune of preset ``name`` on ``train`` (rows of ``self.pool``),
-        with the ``FinetuneResult`` when ``name`` is in ``keep_models`` and ``train`` is the
-        whole pool; repeated calls are served from memory."""
-        key = (name, seed, len(train), batch_size)
+    def finetune(self, name: str, train: pd.DataFrame, seed: int, batch_size: int = 64,
+                 epochs: int | None = None) -> dict:
+        """Metrics of one fine-tune of preset ``name`` on ``train`` (rows of ``self.pool``) for
+        ``epochs`` (default: the sizes'), with the ``FinetuneResult`` when ``name`` is in
+        ``keep_models`` and ``train`` is the whole pool; repeated calls are served from memory."""
+        epochs = epochs or self.sizes["epochs"]
+        key = (name, seed, len(train), batch_size, epochs)
         keep = name in self.keep_models and len(train) == len(self.pool)
         if key not in self._runs or (keep and self._runs[key]["result"] is None):
             strategy, pretrained = PRESETS[name], None
@@ -154,7 +158,7 @@ class Context:
             rest = list(self.pool.drop(index=train.index)["text"]) + self.plots
             result = finetune_classifier(
                 train, self.valid, self.test, strategy, pretrained=pretrained and str(pretrained),
-                lm_texts=rest, epochs=self.sizes["epochs"], lr=self.sizes["lr"],
+                lm_texts=rest, epochs=epochs, lr=self.sizes["lr"],
                 batch_size=batch_size, seed=seed, amp=self.amp, device=self.device,
                 small_model=self.model_sizes, progress=False)
             m = result.metrics
@@ -194,17 +198,29 @@ def lowres_counts(ctx: Context) -> list[int]:
                    if n is None or n <= len(ctx.pool)})
 
 
+def lowres_epochs(n: int, batch_size: int, sizes: dict) -> int:
+    """Epochs for ``n`` labels: the usual number, or more when that would give fewer than
+    ``lowres_min_steps`` optimizer steps (50 labels in batches of 16 make 4 steps an epoch),
+    capped at ``lowres_max_epochs``; early stopping on valid still applies (notebook 06)."""
+    steps_per_epoch = -(-n // batch_size)
+    wanted = -(-sizes["lowres_min_steps"] // steps_per_epoch)
+    return max(sizes["epochs"], min(sizes["lowres_max_epochs"], wanted))
+
+
 def run_lowres(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Test accuracy vs number of labels for ``scratch`` and ``strategy`` (notebook 06). Batch
-    16 below 1000 labels, 64 from there; RT valid for early stopping in both arms."""
+    16 below 1000 labels, 64 from there; small label counts get more epochs
+    (``lowres_epochs``); RT valid for early stopping in both arms."""
     rows = []
     for n in lowres_counts(ctx):
+        batch = 16 if n < 1000 else 64
+        epochs = lowres_epochs(n, batch, ctx.sizes)
         for seed in seeds:
             train = ctx.pool if n == len(ctx.pool) else stratified_subsample(ctx.pool, n, seed)
             for name in ("scratch", strategy):
-                run = ctx.finetune(name, train, seed, batch_size=16 if n < 1000 else 64)
-                rows.append({"strategy": name, "n_labels": n, "seed": seed,
+                run = ctx.finetune(name, train, seed, batch_size=batch, epochs=epochs)
+                rows.append({"strategy": name, "n_labels": n, "seed": seed, "epochs": epochs,
                              **{k: v for k, v in run.items() if k != "result"}})
     runs = pd.DataFrame(rows)
     return runs, summarize(runs, ["strategy", "n_labels"])
