@@ -136,10 +136,10 @@ def test_lowres_curve_rows_and_answer(ctx: Context, tmp_path: Path):
 
 def test_small_label_counts_get_enough_steps_within_the_cap():
     sizes = {"epochs": 6, "lowres_min_steps": 150, "lowres_max_epochs": 30}
-    assert lowres_epochs(50, 16, sizes) == 30      # 4 steps/epoch: 38 wanted, capped
-    assert lowres_epochs(100, 16, sizes) == 22     # 7 steps/epoch
-    assert lowres_epochs(500, 16, sizes) == 6      # 32 steps/epoch: the usual 6 suffice
-    assert lowres_epochs(10219, 64, sizes) == 6
+    assert lowres_epochs(50, 16, sizes) == (30, 10)   # 4 steps/epoch: 38 wanted, capped
+    assert lowres_epochs(100, 16, sizes) == (22, 8)   # 7 steps/epoch
+    assert lowres_epochs(500, 16, sizes) == (6, 2)    # 32 steps/epoch: the usual 6 suffice
+    assert lowres_epochs(10219, 64, sizes) == (6, 2)
 
 
 def test_transfer_vs_scratch_sentence_follows_the_numbers():

@@ -142,12 +142,13 @@ class Context:
         return self._lms[seed]
 
     def finetune(self, name: str, train: pd.DataFrame, seed: int, batch_size: int = 64,
-                 epochs: int | None = None) -> dict:
+                 epochs: int | None = None, patience: int = 2) -> dict:
         """Metrics of one fine-tune of preset ``name`` on ``train`` (rows of ``self.pool``) for
-        ``epochs`` (default: the sizes'), with the ``FinetuneResult`` when ``name`` is in
+        ``epochs`` (default: the sizes') with early stopping after ``patience`` epochs without
+        a better valid accuracy, with the ``FinetuneResult`` when ``name`` is in
         ``keep_models`` and ``train`` is the whole pool; repeated calls are served from memory."""
         epochs = epochs or self.sizes["epochs"]
-        key = (name, seed, len(train), batch_size, epochs)
+        key = (name, seed, len(train), batch_size, epochs, patience)
         keep = name in self.keep_models and len(train) == len(self.pool)
         if key not in self._runs or (keep and self._runs[key]["result"] is None):
             strategy, pretrained = PRESETS[name], None
@@ -160,7 +161,7 @@ class Context:
                 train, self.valid, self.test, strategy, pretrained=pretrained and str(pretrained),
                 lm_texts=rest, epochs=epochs, lr=self.sizes["lr"],
                 batch_size=batch_size, seed=seed, amp=self.amp, device=self.device,
-                small_model=self.model_sizes, progress=False)
+                small_model=self.model_sizes, patience=patience, progress=False)
             m = result.metrics
             run = {k: m[k] for k in ("test_accuracy", "valid_accuracy", "seconds_per_epoch",
                                      "epochs_run", "trainable_params", "n_train", "n_test")}
@@ -198,13 +199,16 @@ def lowres_counts(ctx: Context) -> list[int]:
                    if n is None or n <= len(ctx.pool)})
 
 
-def lowres_epochs(n: int, batch_size: int, sizes: dict) -> int:
-    """Epochs for ``n`` labels: the usual number, or more when that would give fewer than
-    ``lowres_min_steps`` optimizer steps (50 labels in batches of 16 make 4 steps an epoch),
-    capped at ``lowres_max_epochs``; early stopping on valid still applies (notebook 06)."""
+def lowres_epochs(n: int, batch_size: int, sizes: dict) -> tuple[int, int]:
+    """``(epochs, patience)`` for ``n`` labels: the usual epochs, or more when that would give
+    fewer than ``lowres_min_steps`` optimizer steps (50 labels in batches of 16 make 4 steps an
+    epoch), capped at ``lowres_max_epochs``; the early-stopping patience (2 epochs) grows by the
+    same factor, so a model that still answers the majority class after 3 short epochs is not
+    stopped before it has learned anything (notebook 06)."""
     steps_per_epoch = -(-n // batch_size)
     wanted = -(-sizes["lowres_min_steps"] // steps_per_epoch)
-    return max(sizes["epochs"], min(sizes["lowres_max_epochs"], wanted))
+    epochs = max(sizes["epochs"], min(sizes["lowres_max_epochs"], wanted))
+    return epochs, -(-2 * epochs // sizes["epochs"])
 
 
 def run_lowres(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
@@ -215,12 +219,14 @@ def run_lowres(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
     rows = []
     for n in lowres_counts(ctx):
         batch = 16 if n < 1000 else 64
-        epochs = lowres_epochs(n, batch, ctx.sizes)
+        epochs, patience = lowres_epochs(n, batch, ctx.sizes)
         for seed in seeds:
             train = ctx.pool if n == len(ctx.pool) else stratified_subsample(ctx.pool, n, seed)
             for name in ("scratch", strategy):
-                run = ctx.finetune(name, train, seed, batch_size=batch, epochs=epochs)
+                run = ctx.finetune(name, train, seed, batch_size=batch, epochs=epochs,
+                                   patience=patience)
                 rows.append({"strategy": name, "n_labels": n, "seed": seed, "epochs": epochs,
+                             "patience": patience,
                              **{k: v for k, v in run.items() if k != "result"}})
     runs = pd.DataFrame(rows)
     return runs, summarize(runs, ["strategy", "n_labels"])
