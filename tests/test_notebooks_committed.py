@@ -1,0 +1,45 @@
+"""The committed notebooks as a reader on the web sees them: full-mode outputs, counts in
+order, no errors, PNG plots, a widget, a checked exercise and a summary in every one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text("utf-8"))["cells"]
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def test_there_are_ten_notebooks():
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(10)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_outputs_are_a_clean_full_mode_run(path):
+    code = [c for c in _cells(path) if c["cell_type"] == "code"]
+    assert [c["execution_count"] for c in code] == list(range(1, len(code) + 1))
+    outputs = [o for c in code for o in c["outputs"]]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    text = "".join("".join(o.get("text", "")) for o in outputs if o["output_type"] == "stream")
+    assert "fast mode: False" in text, "commit the outputs of a full-mode run"
+    assert not [o for o in outputs if "image/svg+xml" in o.get("data", {})]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_each_notebook_has_goals_a_widget_a_checked_exercise_and_a_summary(path):
+    cells = _cells(path)
+    markdown = "\n".join(_source(c) for c in cells if c["cell_type"] == "markdown")
+    code = "\n".join(_source(c) for c in cells if c["cell_type"] == "code")
+    assert "goals" in markdown.lower()
+    assert "ipywidgets" in code
+    assert "from transferlib.exercises import" in code and "check_" in code
+    assert "## Summary" in markdown
