@@ -24,16 +24,16 @@ def test_l2sp_is_zero_at_w0_and_has_the_right_gradient(tiny_cfg):
 def test_l2sp_penalises_the_head_toward_zero_with_beta(tiny_cfg):
     model = Classifier(tiny_cfg)
     reg = L2SP(model, lam=1.0, beta=0.5)
-    head = sum(float((p ** 2).sum()) for n, p in model.named_parameters()
+    head = sum(float((p.detach() ** 2).sum()) for n, p in model.named_parameters()
                if n.startswith("head.") and not n.endswith("bias"))
-    assert float(reg()) == pytest.approx(0.5 * head, rel=1e-5)
+    assert float(reg().detach()) == pytest.approx(0.5 * head, rel=1e-5)
 
 
 def test_l2_excludes_biases(tiny_cfg):
     model = Classifier(tiny_cfg)
-    expected = sum(float((p ** 2).sum()) for n, p in model.named_parameters()
+    expected = sum(float((p.detach() ** 2).sum()) for n, p in model.named_parameters()
                    if "bias" not in n)  # head.*.bias and the LSTMs' bias_ih/bias_hh
-    assert float(L2(model, 1.0)()) == pytest.approx(expected, rel=1e-5)
+    assert float(L2(model, 1.0)().detach()) == pytest.approx(expected, rel=1e-5)
 
 
 def test_weight_drift_measures_distance(tiny_cfg):
