@@ -1,0 +1,77 @@
+"""The experiments' output files: CSVs, a PNG per experiment and a JSON of how it ran.
+
+Taught in notebook 01 (where the committed results come from). ``experiments.run_experiment``
+calls ``write_outputs``; ``plot_summary`` draws with matplotlib's Agg canvas (no pyplot, so it
+works headless and does not touch a notebook's figures).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+
+def _curves(ax, summary: pd.DataFrame, group: str, x: str, y: str) -> None:
+    for name, part in summary.groupby(group, sort=False):
+        ax.errorbar(part[x], part[f"{y}_mean"], yerr=part[f"{y}_std"].fillna(0), marker="o",
+                    capsize=3, label=str(name))
+    ax.set_xscale("log")
+    ticks = sorted(set(summary[x]))
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
+
+
+def plot_summary(name: str, summary: pd.DataFrame, path: Path) -> Path:
+    """The PNG of one experiment's summary (matplotlib's Agg canvas, no pyplot) (notebook 01)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4.5) if name == "domains" else (7, 4.5), layout="constrained")
+    if name == "ablation":
+        ax = fig.subplots()
+        ax.barh(summary["strategy"], summary["test_accuracy_mean"],
+                xerr=summary["test_accuracy_std"].fillna(0), capsize=3)
+        ax.invert_yaxis()
+        ax.set_xlabel("test accuracy (mean ± std over seeds)")
+    elif name == "lowres":
+        ax = fig.subplots()
+        _curves(ax, summary, "strategy", "n_labels", "test_accuracy")
+        ax.set_xlabel("labelled training examples (log scale)")
+        ax.set_ylabel("test accuracy")
+    elif name == "domains":
+        for ax, (domain, part) in zip(fig.subplots(1, 3, sharey=True),
+                                      summary.groupby("domain", sort=False)):
+            _curves(ax, part[part["k"] > 0], "method", "k", "accuracy")
+            base = part[(part["k"] == 0) & (part["method"] == "rt-as-is")]["accuracy_mean"]
+            ax.axhline(float(base.iloc[0]), color="gray", ls="--", label="rt-as-is (all)")
+            ax.set_title(domain)
+            ax.set_xlabel("k labelled sentences")
+        ax.legend()
+    else:
+        ax = fig.subplots()
+        _curves(ax, summary[summary["method"] == "prototype"], "method", "k", "accuracy")
+        for (method, part), color in zip(summary[summary["k"] == 0].groupby("method", sort=False),
+                                         ("gray", "C1", "C2")):
+            ax.axhline(float(part["accuracy_mean"].iloc[0]), ls="--", color=color, label=method)
+        ax.set_xlabel("k labelled examples per class")
+        ax.set_ylabel("test accuracy")
+    if name in ("lowres", "zeroshot"):
+        ax.legend()
+    fig.suptitle(name)
+    fig.savefig(path, dpi=110, format="png")
+    return path
+
+
+def write_outputs(out: Path, name: str, runs: pd.DataFrame, summary: pd.DataFrame,
+                  meta: dict) -> dict[str, Path]:
+    """``NAME_runs.csv``, ``NAME.csv``, ``NAME.png`` and ``NAME.json`` in ``out``
+    (notebook 01)."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"runs": out / f"{name}_runs.csv", "summary": out / f"{name}.csv",
+             "png": out / f"{name}.png", "json": out / f"{name}.json"}
+    runs.to_csv(paths["runs"], index=False)
+    summary.to_csv(paths["summary"], index=False)
+    plot_summary(name, summary, paths["png"])
+    paths["json"].write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    return paths
