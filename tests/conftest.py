@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+import torch
 
 from transferlib.model import ModelConfig
 from transferlib.text import Vocab, tokenize
@@ -56,3 +57,36 @@ def rt_vocab() -> Vocab:
 
     texts = load_rotten_tomatoes("train")["text"]
     return Vocab.build((tokenize(t) for t in texts), min_freq=3, max_size=1500)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models train far faster on one thread (and do not fight a shared machine's jobs);
+    the thread count is restored after the module. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(rt_vocab):
+    """A seeded 2-layer LSTM language model over ``rt_vocab`` (emb 16, hidden 24, no dropout)."""
+    from transferlib.model import LanguageModel
+    from transferlib.training import set_seed
+
+    set_seed(0)
+    cfg = ModelConfig(vocab_size=len(rt_vocab), emb_dim=16, hidden_dim=24, num_layers=2,
+                      emb_dropout=0.0, layer_dropout=0.0, out_dropout=0.0)
+    return LanguageModel(cfg).eval()
+
+
+@pytest.fixture(scope="module")
+def lm_dir(tmp_path_factory, tiny_lm, rt_vocab) -> str:
+    """``tiny_lm`` saved as a model folder (safetensors + JSON), usable as ``pretrained``."""
+    from transferlib.checkpoint import save_model
+
+    path = tmp_path_factory.mktemp("tiny_lm")
+    save_model(path, tiny_lm, rt_vocab)
+    return str(path)

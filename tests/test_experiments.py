@@ -37,13 +37,7 @@ SIZES = {"max_train": 120, "max_eval": 60, "max_plots": 8, "lowres_counts": (20,
          "domain_ks": (10, 20), "max_domain": 60, "domain_epochs": 1, "fewshot_ks": (1, 4)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not fight a shared machine's jobs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -13,24 +13,9 @@ import torch
 
 from transferlib import exercises
 from transferlib import widgets_finetune as wf
-from transferlib.checkpoint import save_model
 from transferlib.datasets import load_rotten_tomatoes
-from transferlib.model import Classifier, LanguageModel, ModelConfig
+from transferlib.model import Classifier, ModelConfig
 from transferlib.training import set_seed
-
-
-@pytest.fixture(scope="module")
-def tiny_lm(rt_vocab) -> LanguageModel:
-    set_seed(0)
-    cfg = ModelConfig(vocab_size=len(rt_vocab), emb_dim=16, hidden_dim=24, num_layers=2)
-    return LanguageModel(cfg).eval()
-
-
-@pytest.fixture(scope="module")
-def lm_dir(tmp_path_factory, tiny_lm, rt_vocab) -> str:
-    path = tmp_path_factory.mktemp("tiny_lm")
-    save_model(path, tiny_lm, rt_vocab)
-    return str(path)
 
 
 @pytest.fixture()

@@ -30,12 +30,7 @@ POS = ["a great film", "i loved it", "superb acting", "great fun", "a moving sto
 NEG = ["a dull film", "i hated it", "awful acting", "boring mess", "a flat story"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _csv(tmp_path: Path, text: str, name: str = "data.csv") -> Path:

@@ -41,13 +41,7 @@ def _texts(n: int = 96, seed: int = 0) -> tuple[list[str], list[str]]:
     return texts, ["pos" if s >= 0 else "neg" for s in score]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train ~100x faster on one thread on a shared machine; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

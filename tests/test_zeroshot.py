@@ -30,13 +30,7 @@ TEXTS = ["the acting is fun .", "boring plot", "a film", "", "i thought the movi
          "the plot was boring and the acting was poor ."]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not fight a shared machine's jobs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _tiny_lm(seed: int = 0) -> tuple[LanguageModel, Vocab]:
