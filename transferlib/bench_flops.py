@@ -31,7 +31,7 @@ from .training import LanguageModelTask, fit, set_seed
 
 def lstm_layer_sizes(cfg: ModelConfig) -> list[tuple[int, int]]:
     """``(input width, hidden width)`` of each LSTM layer of the encoder."""
-    sizes = [cfg.emb_dim] + [cfg.hidden_dim] * (cfg.num_layers - 1) + [cfg.emb_dim]
+    sizes = [cfg.emb_dim] + [cfg.hidden_dim] * (cfg.num_layers - 1) + [cfg.encoder_dim]
     return [(sizes[i], sizes[i + 1]) for i in range(cfg.num_layers)]
 
 
@@ -41,8 +41,9 @@ def lstm_forward_flops(cfg: ModelConfig) -> int:
 
 
 def lm_train_flops_per_token(cfg: ModelConfig) -> int:
-    """Training FLOPs per token of the language model: ``3 (LSTM + 2 D V)``."""
-    return 3 * (lstm_forward_flops(cfg) + 2 * cfg.emb_dim * cfg.vocab_size)
+    """Training FLOPs per token of the language model: ``3 (LSTM + projection + 2 D V_out)``."""
+    projection = 2 * cfg.encoder_dim * cfg.emb_dim if cfg.encoder_dim != cfg.emb_dim else 0
+    return 3 * (lstm_forward_flops(cfg) + projection + 2 * cfg.emb_dim * cfg.n_output)
 
 
 def classifier_train_flops_per_token(cfg: ModelConfig) -> int:

@@ -69,6 +69,11 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     p = sizes["pretrain"]
     train = load_source_corpus(args.corpus, fast=fast_mode(), split="train")
     valid = load_source_corpus(args.corpus, fast=fast_mode(), split="valid")
+    vectors = None
+    if not args.no_vectors:
+        from .vectors import load_word_vectors
+
+        vectors = load_word_vectors()
     result = pretrain_language_model(
         train, valid, vocab_size=args.vocab_size or p["vocab_size"],
         emb_dim=args.emb_dim or p["emb_dim"], hidden_dim=args.hidden_dim or p["hidden_dim"],
@@ -76,7 +81,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         batch_size=args.batch_size or p["batch_size"], bptt=args.bptt or p["bptt"], lr=args.lr,
         seed=args.seed, amp=not args.no_amp, device=_device(args), max_tokens=args.max_tokens,
         progress=sys.stderr.isatty(), on_epoch_end=_print_epoch,
-        checkpoint_dir=out / "checkpoints", resume=args.resume)
+        checkpoint_dir=out / "checkpoints", resume=args.resume, vectors=vectors,
+        out_dim=p["out_dim"] if args.out_dim is None else args.out_dim,
+        output_vocab_size=p["output_vocab_size"] if args.output_vocab is None
+        else args.output_vocab)
     test = load_source_corpus(args.corpus, fast=fast_mode(), split="test")
     stream = LanguageModelStream(test, result.vocab, batch_size=16, bptt=result.metrics["bptt"])
     result.metrics["test_perplexity"] = evaluate(result.model, stream, LanguageModelTask(),
@@ -125,16 +133,48 @@ def finetune_inputs(args: argparse.Namespace) -> dict:
                             schedule=args.schedule)
     pretrained = (args.pretrained or str(source_model_dir())) if strategy.pretrained else None
     lm_texts = _read_unlabelled(args.lm_data, args.lm_text_column) if args.lm_data else []
+    max_len, truncated = _max_len(args, train, valid, test)
     return {"train": train, "valid": valid, "test": test, "strategy": strategy,
-            "pretrained": pretrained, "lm_texts": lm_texts, "report": report, "sizes": sizes}
+            "pretrained": pretrained, "lm_texts": lm_texts, "report": report, "sizes": sizes,
+            "max_len": max_len, "truncated": truncated}
+
+
+def _max_len(args: argparse.Namespace, train, valid, test) -> tuple[int, dict[str, int]]:
+    """``--max-len``, or the 95th percentile of the training texts' token counts (32..400);
+    reports how many texts of each split it truncates."""
+    from .baselines import choose_max_len, count_truncated
+
+    max_len = args.max_len or choose_max_len(list(train["text"]))
+    truncated = {name: count_truncated(list(f["text"]), max_len)
+                 for name, f in (("train", train), ("valid", valid), ("test", test))}
+    how = "--max-len" if args.max_len else "95th percentile of the training texts' lengths"
+    print(f"max_len {max_len} tokens ({how}); texts truncated to it: "
+          + ", ".join(f"{k} {v} of {n}" for (k, v), n in
+                      zip(truncated.items(), (len(train), len(valid), len(test)))),
+          file=sys.stderr)
+    return max_len, truncated
+
+
+def baseline_metrics(train, test, seed: int) -> dict:
+    """Majority class and TF-IDF + logistic regression on the same split as the model."""
+    from .baselines import majority_accuracy, tfidf_logreg_accuracy
+
+    if len(test) == 0:
+        return {}
+    return {"majority_accuracy": majority_accuracy(list(train["label"]), list(test["label"])),
+            "tfidf_logreg_accuracy": tfidf_logreg_accuracy(
+                list(train["text"]), list(train["label"]), list(test["text"]),
+                list(test["label"]), seed=seed)}
 
 
 def save_finetune_outputs(out: Path, result, args: argparse.Namespace, inputs: dict,
                           shown: tuple[str, ...]) -> dict:
     """Write the model, history.csv and metrics.json of a finetune run; print a summary."""
-    metrics = {**result.metrics, "strategy_name": args.strategy,
-               "pretrained": inputs["pretrained"], "data": str(args.data),
-               "skipped_rows": inputs["report"].skipped, "command": args.command_line}
+    metrics = {**result.metrics, **baseline_metrics(inputs["train"], inputs["test"], args.seed),
+               "strategy_name": args.strategy, "max_len": inputs["max_len"],
+               "truncated": inputs["truncated"], "pretrained": inputs["pretrained"],
+               "data": str(args.data), "skipped_rows": inputs["report"].skipped,
+               "command": args.command_line}
     save_model(out, result.model, result.vocab, classes=result.classes, meta=metrics)
     result.history.to_csv(out / "history.csv", index=False)
     _write_json(out / "metrics.json", metrics)
@@ -157,12 +197,14 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         pretrained=inputs["pretrained"], lm_texts=inputs["lm_texts"],
         epochs=args.epochs or sizes["epochs"], lm_epochs=args.lm_epochs or sizes["lm_epochs"],
         lr=args.lr, seed=args.seed, amp=not args.no_amp, device=_device(args),
+        max_len=inputs["max_len"], batch_size=args.batch_size, accumulate=args.accumulate,
         progress=sys.stderr.isatty(), on_epoch_end=_print_epoch,
         checkpoint_dir=out / "checkpoints", resume=args.resume)
     if result.transfer is not None:
         print(result.transfer)
     save_finetune_outputs(out, result, args, inputs,
-                          ("valid_accuracy", "test_accuracy", "n_train", "n_test", "seconds"))
+                          ("valid_accuracy", "test_accuracy", "majority_accuracy",
+                           "tfidf_logreg_accuracy", "n_train", "n_test", "max_len", "seconds"))
     return 0
 
 
@@ -172,6 +214,12 @@ def _read_unlabelled(path: str, column: str) -> list[str]:
     if report.total:
         print(f"{path}: {report}", file=sys.stderr)
     return texts
+
+
+def saved_max_len(config: dict) -> int:
+    """The max_len a saved classifier was trained and tested with (96 for models saved before
+    it was recorded, the value ``finetune`` used then)."""
+    return int(config.get("meta", {}).get("max_len", 96))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -186,7 +234,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if unknown:
         raise DataError(f"{args.data}: labels {unknown[:5]} are not among the model's classes "
                         f"{config['classes']}")
-    ds = TextClassificationDataset(df["text"], df["label"], vocab, config["classes"])
+    ds = TextClassificationDataset(df["text"], df["label"], vocab, config["classes"],
+                                   max_len=saved_max_len(config))
     device = pick_device(_device(args))
     metrics = evaluate(model.to(device), make_loader(ds, 256, shuffle=False),
                        ClassificationTask(), device)
@@ -196,9 +245,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from .predict import predict_texts
+    from .training import pick_device
 
     model, vocab, config = load_model(args.model)
-    for text, probs in zip(args.texts, predict_texts(model, vocab, args.texts)):
+    model.to(pick_device(_device(args)))
+    for text, probs in zip(args.texts, predict_texts(model, vocab, args.texts,
+                                                     max_len=saved_max_len(config))):
         best = max(range(len(probs)), key=probs.__getitem__)
         print(f"{config['classes'][best]}\t{probs[best]:.3f}\t{text}")
     return 0
@@ -220,6 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bptt", type=int)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--max-tokens", type=int, help="use only the first N training tokens")
+    p.add_argument("--no-vectors", action="store_true",
+                   help="random embedding, trained (source model v1) instead of the shipped "
+                        "GloVe vectors, frozen (v2)")
+    p.add_argument("--out-dim", type=int, help="width of the last LSTM layer (0: emb-dim)")
+    p.add_argument("--output-vocab", type=int,
+                   help="softmax over the N most frequent words only (0: all)")
     p.add_argument("--save-dtype", choices=list(DTYPES), default="fp32")
     p.set_defaults(func=cmd_pretrain)
 
@@ -238,6 +296,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--lm-epochs", type=int)
     f.add_argument("--lr", type=float, default=2e-3)
     f.add_argument("--max-train", type=int, help="use at most N labelled training examples")
+    f.add_argument("--batch-size", type=int, default=64, help="global batch size")
+    f.add_argument("--accumulate", type=int, default=1,
+                   help="sum the gradients of k micro-batches of batch-size/k per optimizer "
+                        "step (same result, less memory)")
+    f.add_argument("--max-len", type=int,
+                   help="tokens kept per text (default: the training texts' 95th percentile, "
+                        "32..400; the count of truncated texts is reported)")
     f.set_defaults(func=cmd_finetune)
 
     e = sub.add_parser("evaluate", help="accuracy of a saved classifier on a CSV")
@@ -249,7 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("predict", help="classify texts given on the command line")
     r.add_argument("--model", required=True)
     r.add_argument("texts", nargs="+")
-    r.add_argument("--device", default="cpu")
+    r.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
+    r.add_argument("--allow-cpu-fallback", action="store_true",
+                   help="use the CPU (with a warning) when --device is not available")
     r.set_defaults(func=cmd_predict)
 
     for q in (f, e):

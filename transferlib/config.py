@@ -26,8 +26,14 @@ def data_dir() -> Path:
 
 
 def source_model_dir() -> Path:
-    """Where the shipped, pretrained source language model lives."""
+    """Where the shipped, pretrained source language model (v2: GloVe + LSTM LM) lives."""
     return data_dir() / "source_model"
+
+
+def small_source_model_dir() -> Path:
+    """Source model v1 (10 k words learned from 2.95 M tokens, no pretrained vectors): kept to
+    show what a source model must know (notebooks 01 and 06)."""
+    return data_dir() / "source_model_v1"
 
 
 def machine_info() -> dict:

@@ -161,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     cmd_build = sub.add_parser("build", help="fetch the sources and write the data files")
     cmd_build.add_argument("--out", type=Path, default=None, help="default: transferlib's data/")
     cmd_build.add_argument("--raw", type=Path, default=None, help="archive cache (default: temp)")
+    cmd_vec = sub.add_parser("build-vectors", help="extract the shipped GloVe vectors (needs the "
+                             "build extra: pyarrow)")
+    cmd_vec.add_argument("--out", type=Path, default=None, help="default: transferlib's data/")
+    cmd_vec.add_argument("--raw", type=Path, default=None, help="archive cache (default: temp)")
     cmd_verify = sub.add_parser("verify", help="check the files against datacard.json")
     cmd_verify.add_argument("--data", type=Path, default=None, help="default: transferlib's data/")
     args = parser.parse_args(argv)
@@ -172,6 +176,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'file':<36} {'rows':>7} {'bytes':>9}  sha256")
             for rel, e in card["files"].items():
                 print(f"{rel:<36} {e['rows']:>7} {e['bytes']:>9}  {e['sha256'][:16]}")
+        elif args.command == "build-vectors":
+            from transferlib.vectors_build import build_vectors
+
+            card = build_vectors(args.out if args.out is not None else config.data_dir(),
+                                 args.raw)
+            print(f"{card['words']} words x {card['dim']} ({card['composed_words']} composed)")
+            for name, c in card["coverage"].items():
+                print(f"{name:<28} token coverage {c['shipped']['token_coverage']:.2%}")
         else:
             for rel, digest in verify(args.data).items():
                 print(f"ok  {digest}  {rel}")

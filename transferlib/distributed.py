@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -37,18 +37,10 @@ from torch.utils.data import DataLoader
 from .batching import BucketBatchSampler, TextClassificationDataset, collate_padded, make_loader
 from .config import machine_info
 from .errors import DataError, TrainingError
-from .layers import (
-    discriminative_groups,
-    freeze_to,
-    gradual_unfreezing,
-    one_cycle,
-    slanted_triangular,
-)
-from .model import LanguageModel, ModelConfig
-from .pipeline import FinetuneResult, classifier_from_source, finetune_language_model
+from .layers import freeze_to
+from .pipeline import FinetuneResult, initial_classifier, strategy_optimizer
 from .regularizers import make_regularizer
 from .training import ClassificationTask, evaluate, fit, pick_device, set_seed
-from .transfer import transfer_encoder
 
 
 @dataclass(frozen=True)
@@ -189,18 +181,10 @@ def finetune_distributed(train, valid, test, strategy, ctx: DistContext,
                         "strategy runs in one process")
     set_seed(seed)
     classes = sorted(train["label"].unique())
-    unlabelled = list(train["text"]) + list(lm_texts or [])
-    model, source, source_vocab, vocab, report = classifier_from_source(
-        pretrained, unlabelled, len(classes))
-    cfg = model.cfg
-    lm_history = None
-    if strategy.target_lm and ctx.is_main:
-        lm = LanguageModel(ModelConfig(**{**cfg.to_dict(), "n_classes": 0}))
-        transfer_encoder(lm, source, source_vocab, vocab)
-        lm_history = finetune_language_model(lm, vocab, unlabelled, list(valid["text"]),
-                                             epochs=lm_epochs, lr=lr / 2, seed=seed, amp=amp,
-                                             device=ctx.device, progress=progress)
-        model.encoder.load_state_dict(lm.encoder.state_dict())
+    model, vocab, report, lm_history = initial_classifier(  # the LM stage on rank 0 only
+        train, valid, replace(strategy, target_lm=strategy.target_lm and ctx.is_main),
+        len(classes), pretrained, lm_texts, lm_epochs, lr, seed, amp, ctx.device, progress,
+        None, False, "shipped", None)
     reg = make_regularizer(strategy.regularizer, model, strategy.lam)
     ddp = wrap_ddp(model, ctx, find_unused=strategy.freeze_encoder or strategy.gradual_unfreeze)
     train_ds = TextClassificationDataset(train["text"], train["label"], vocab, classes, max_len)
@@ -208,19 +192,13 @@ def finetune_distributed(train, valid, test, strategy, ctx: DistContext,
     train_dl = distributed_loader(train_ds, per_rank_batch(batch_size, ctx, accumulate),
                                   ctx.rank, ctx.world_size, seed)
     valid_dl = make_loader(valid_ds, 256, shuffle=False)
-    if strategy.freeze_encoder:
-        freeze_to(model, -1)
-    groups = discriminative_groups(model, lr, decay=2.6 if strategy.discriminative else 1.0)
-    optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
-    steps = epochs * -(-len(train_dl) // accumulate)
-    scheduler = {"constant": None, "stlr": lambda: slanted_triangular(optimizer, steps),
-                 "one-cycle": lambda: one_cycle(optimizer, steps + epochs)}[strategy.schedule]
-    scheduler = scheduler() if scheduler else None
+    optimizer, scheduler, on_start = strategy_optimizer(
+        model, strategy, lr, epochs * -(-len(train_dl) // accumulate), epochs)
     task = SyncEveryK(ClassificationTask(), ddp, accumulate, len(train_dl))
     start = time.perf_counter()
     history = fit(ddp, train_dl, valid_dl, task, optimizer, epochs, scheduler=scheduler,
                   device=ctx.device, amp=amp, clip=1.0, regularizer=reg, patience=patience,
-                  on_epoch_start=gradual_unfreezing(model) if strategy.gradual_unfreeze else None,
+                  on_epoch_start=on_start,
                   on_epoch_end=on_epoch_end, progress=progress, accumulate=accumulate)
     seconds = time.perf_counter() - start
     freeze_to(model, 0)
@@ -259,8 +237,8 @@ def finetune_main(args: argparse.Namespace) -> int:
             inputs["train"], inputs["valid"], inputs["test"], inputs["strategy"], ctx,
             pretrained=inputs["pretrained"], lm_texts=inputs["lm_texts"],
             epochs=args.epochs or sizes["epochs"], lm_epochs=args.lm_epochs or sizes["lm_epochs"],
-            lr=args.lr, batch_size=getattr(args, "batch_size", None) or 64,
-            accumulate=getattr(args, "accumulate", None) or 1, seed=args.seed,
+            lr=args.lr, batch_size=args.batch_size, accumulate=args.accumulate,
+            max_len=inputs["max_len"], seed=args.seed,
             amp=not args.no_amp, progress=ctx.is_main and sys.stderr.isatty(),
             on_epoch_end=cli._print_epoch if ctx.is_main else None)
         if ctx.is_main:

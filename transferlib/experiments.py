@@ -32,12 +32,19 @@ from .checkpoint import load_model, read_config, save_model
 from .config import REPO_ROOT, fast_mode, machine_info, source_model_dir
 from .errors import ArgumentError, DataError
 from .experiments_report import write_outputs
-from .model import LanguageModel, ModelConfig
-from .pipeline import default_sizes, finetune_classifier, finetune_language_model
+from .model import LanguageModel
+from .pipeline import (
+    default_sizes,
+    finetune_classifier,
+    finetune_language_model,
+    scratch_sizes,
+    target_language_model,
+)
 from .strategies import DESCRIPTIONS, PRESETS
 from .text import Vocab
 from .training import pick_device, set_seed
-from .transfer import build_target_vocab, transfer_encoder
+from .transfer import build_target_vocab
+from .vectors import load_word_vectors
 from .zeroshot import TEMPLATES, accuracy_on, adapt_classifier, run_zeroshot
 
 EXPERIMENTS = ("ablation", "lowres", "domains", "zeroshot")
@@ -93,10 +100,7 @@ def adapt_language_model(
     if not isinstance(source, LanguageModel):
         raise DataError(f"{pretrained} holds a classifier, not a language model")
     vocab = build_target_vocab(source_vocab, texts, min_freq=2)
-    cfg = ModelConfig(**{**source.cfg.to_dict(), "vocab_size": len(vocab), "n_classes": 0,
-                         "emb_dropout": 0.1, "layer_dropout": 0.3, "out_dropout": 0.4})
-    lm = LanguageModel(cfg)
-    transfer_encoder(lm, source, source_vocab, vocab)
+    lm = target_language_model(source, source_vocab, vocab, load_word_vectors())
     history = finetune_language_model(lm, vocab, texts, valid_texts, epochs=epochs, lr=lr,
                                       seed=seed, amp=amp, device=pick_device(device),
                                       progress=progress)
@@ -126,8 +130,7 @@ class Context:
         if ev:
             self.valid, self.test = self.valid.head(ev), self.test.head(ev)
         self.plots = list(datasets.load_rotten_tomatoes_plots("train")["text"])[:plots]
-        model = read_config(self.pretrained)["model"]
-        self.model_sizes = {k: model[k] for k in ("emb_dim", "hidden_dim", "num_layers")}
+        self.model_sizes = scratch_sizes(self.pretrained, None)
 
     def adapted_lm(self, seed: int) -> Path:
         """The target-LM-adapted source model of ``seed`` (trained on first use)."""

@@ -32,7 +32,10 @@ def layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
     if isinstance(model, Classifier):
         groups.append(list(model.head.parameters()))
     else:
-        groups.append([model.decoder_bias])
+        top = [model.decoder_bias]
+        if model.projection is not None:
+            top += list(model.projection.parameters())
+        groups.append(top)
     return groups
 
 
@@ -101,12 +104,16 @@ def one_cycle(
         pct_start=0.25, cycle_momentum=False)
 
 
-def gradual_unfreezing(model: nn.Module):
+def gradual_unfreezing(model: nn.Module, keep_embedding: bool = False):
     """An epoch-start callback for ``fit``: epoch 0 trains the head, each later epoch unfreezes
-    one more group from the top (ULMFiT), until everything trains."""
-    n_groups = len(layer_groups(model))
+    one more group from the top (ULMFiT), until everything trains. ``keep_embedding=True``
+    lets the embedding (group 0) train from the first epoch on."""
+    groups = layer_groups(model)
 
     def on_epoch_start(epoch: int) -> None:
-        freeze_to(model, max(0, n_groups - 1 - epoch))
+        freeze_to(model, max(0, len(groups) - 1 - epoch))
+        if keep_embedding:
+            for p in groups[0]:
+                p.requires_grad_(True)
 
     return on_epoch_start

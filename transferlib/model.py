@@ -34,6 +34,18 @@ class ModelConfig:
     out_dropout: float = 0.3
     n_classes: int = 0  # 0: language model; >= 2: classifier
     head_hidden: int = 64
+    out_dim: int = 0  # width of the last LSTM layer; 0: emb_dim (tied softmax, no projection)
+    output_vocab_size: int = 0  # LM softmax over the first N words only; 0: every word
+
+    @property
+    def encoder_dim(self) -> int:
+        """Width of the encoder's outputs (the last LSTM layer)."""
+        return self.out_dim or self.emb_dim
+
+    @property
+    def n_output(self) -> int:
+        """Number of words the language model's softmax predicts."""
+        return self.output_vocab_size or self.vocab_size
 
     def __post_init__(self):
         if self.vocab_size < 5:
@@ -43,6 +55,8 @@ class ModelConfig:
         for name in ("emb_dropout", "layer_dropout", "out_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ArgumentError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.out_dim < 0 or not 0 <= self.output_vocab_size <= self.vocab_size:
+            raise ArgumentError("out_dim must be >= 0 and output_vocab_size in [0, vocab_size]")
         if self.n_classes == 1 or self.n_classes < 0:
             raise ArgumentError(
                 f"n_classes must be 0 (language model) or >= 2, got {self.n_classes}")
@@ -65,7 +79,7 @@ class LSTMEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.emb_dim, padding_idx=0)
-        sizes = [cfg.emb_dim] + [cfg.hidden_dim] * (cfg.num_layers - 1) + [cfg.emb_dim]
+        sizes = [cfg.emb_dim] + [cfg.hidden_dim] * (cfg.num_layers - 1) + [cfg.encoder_dim]
         self.layers = nn.ModuleList(
             nn.LSTM(sizes[i], sizes[i + 1], batch_first=True) for i in range(cfg.num_layers)
         )
@@ -106,20 +120,39 @@ class LSTMEncoder(nn.Module):
 
 
 class LanguageModel(nn.Module):
-    """Encoder + a softmax over the vocabulary whose weight *is* the embedding matrix (tied)."""
+    """Encoder + a softmax over the vocabulary whose weight *is* the embedding matrix (tied).
+
+    When the last LSTM layer is wider than the embedding (``cfg.out_dim``), a linear projection
+    maps it down first; with ``cfg.output_vocab_size`` the softmax covers only the first N
+    (most frequent) words and rarer target words count as ``<unk>`` (``output_targets``).
+    """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
         self.encoder = LSTMEncoder(cfg)
         self.out_dropout = nn.Dropout(cfg.out_dropout)
-        self.decoder_bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        self.projection = (nn.Linear(cfg.encoder_dim, cfg.emb_dim, bias=False)
+                           if cfg.encoder_dim != cfg.emb_dim else None)
+        self.decoder_bias = nn.Parameter(torch.zeros(cfg.n_output))
+
+    def decode(self, out: torch.Tensor) -> torch.Tensor:
+        """Encoder outputs ``[..., encoder_dim]`` → next-word logits ``[..., n_output]``."""
+        if self.projection is not None:
+            out = self.projection(out)
+        weight = self.encoder.embedding.weight[: self.cfg.n_output]
+        return F.linear(out, weight, self.decoder_bias)
+
+    def output_targets(self, targets: torch.Tensor) -> torch.Tensor:
+        """Targets the softmax can predict: words beyond ``n_output`` become ``<unk>`` (id 1)."""
+        if self.cfg.n_output == self.cfg.vocab_size:
+            return targets
+        return torch.where(targets < self.cfg.n_output, targets, torch.ones_like(targets))
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        """``ids [B, T]`` → ``(logits [B, T, vocab], state)``; pass the state on to continue."""
+        """``ids [B, T]`` → ``(logits [B, T, n_output], state)``; pass the state on to continue."""
         out, state = self.encoder(ids, state=state)
-        logits = F.linear(self.out_dropout(out), self.encoder.embedding.weight, self.decoder_bias)
-        return logits, state
+        return self.decode(self.out_dropout(out)), state
 
 
 def pool_valid(outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -146,7 +179,7 @@ class Classifier(nn.Module):
         self.encoder = LSTMEncoder(cfg)
         self.head = nn.Sequential(
             nn.Dropout(cfg.out_dropout),
-            nn.Linear(3 * cfg.emb_dim, cfg.head_hidden),
+            nn.Linear(3 * cfg.encoder_dim, cfg.head_hidden),
             nn.ReLU(),
             nn.Dropout(cfg.out_dropout / 2),
             nn.Linear(cfg.head_hidden, cfg.n_classes),

@@ -16,10 +16,11 @@ import torch
 
 from . import datasets
 from .batching import LanguageModelStream, TextClassificationDataset, make_loader
-from .checkpoint import load_model
+from .checkpoint import load_model, read_config
 from .config import fast_mode
 from .errors import ArgumentError, DataError
 from .layers import (
+    ULMFIT_DECAY,
     discriminative_groups,
     freeze_to,
     gradual_unfreezing,
@@ -31,7 +32,14 @@ from .regularizers import make_regularizer
 from .strategies import Strategy
 from .text import Vocab, tokenize
 from .training import ClassificationTask, LanguageModelTask, evaluate, fit, pick_device, set_seed
-from .transfer import TransferReport, build_target_vocab, transfer_encoder
+from .transfer import (
+    TransferReport,
+    build_target_vocab,
+    embedding_from_vectors,
+    transfer_encoder,
+    vocab_from_vectors,
+)
+from .vectors import WordVectors, load_word_vectors
 
 
 @dataclass
@@ -61,24 +69,44 @@ def pretrain_language_model(
     on_epoch_end=None,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
+    vectors: WordVectors | None = None,
+    out_dim: int = 0,
+    output_vocab_size: int = 0,
 ) -> PretrainResult:
-    """Stage (a): train an LSTM language model from scratch on a general corpus.
+    """Stage (a): train an LSTM language model on a general corpus.
 
     AdamW with a one-cycle schedule, truncated BPTT with varying window length, gradient
     clipping at 0.25, tied input/output embeddings, bf16 autocast on CPU when ``amp``.
+    With ``vectors`` (source model v2) the vocabulary is the corpus words that have a pretrained
+    vector, the embedding starts from those vectors and stays **frozen**, so that every GloVe word
+    the corpus never shows keeps a vector the LSTM can read (vocabulary transfer gives it later);
+    ``emb_dim`` is then the vectors' width. ``out_dim`` widens the last LSTM layer (a projection
+    maps it to the tied softmax) and ``output_vocab_size`` limits the softmax to the N most
+    frequent words (see ``ModelConfig``).
     """
     set_seed(seed)
     dev = pick_device(device)
-    vocab = Vocab.build((tokenize(t) for t in train_texts), min_freq=2, max_size=vocab_size)
+    if vectors is not None:
+        vocab = vocab_from_vectors(train_texts, vectors, min_freq=2, max_size=vocab_size)
+        emb_dim = vectors.dim
+    else:
+        vocab = Vocab.build((tokenize(t) for t in train_texts), min_freq=2, max_size=vocab_size)
     train = LanguageModelStream(train_texts, vocab, batch_size, bptt, vary_bptt=True, seed=seed,
                                 max_tokens=max_tokens)
     valid = LanguageModelStream(valid_texts, vocab, batch_size=16, bptt=bptt,
                                 max_tokens=None if max_tokens is None else max_tokens // 5)
     cfg = ModelConfig(vocab_size=len(vocab), emb_dim=emb_dim, hidden_dim=hidden_dim,
                       num_layers=num_layers, emb_dropout=0.05, layer_dropout=0.15,
-                      out_dropout=0.15)
-    model = LanguageModel(cfg).to(dev)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+                      out_dropout=0.15, out_dim=out_dim,
+                      output_vocab_size=min(output_vocab_size, len(vocab)))
+    model = LanguageModel(cfg)
+    origins = None
+    if vectors is not None:
+        origins = embedding_from_vectors(model.encoder.embedding, vocab, vectors)
+        model.encoder.embedding.weight.requires_grad_(False)
+    model.to(dev)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
     steps = 0
     for epoch in range(epochs):  # window lengths vary by epoch: count every epoch's steps
         train.set_epoch(epoch)
@@ -91,8 +119,11 @@ def pretrain_language_model(
     metrics = {"valid_perplexity": float(history["valid_perplexity"].iloc[-1]),
                "train_tokens": train.n_tokens, "epochs": epochs,
                "seconds": time.perf_counter() - start, "device": str(dev),
-               "parameters": count_parameters(model), "vocab_size": len(vocab),
-               "batch_size": batch_size, "bptt": bptt, "lr": lr, "amp": amp}
+               "parameters": count_parameters(model, trainable_only=False),
+               "trainable_parameters": count_parameters(model), "vocab_size": len(vocab),
+               "output_vocab_size": cfg.n_output, "batch_size": batch_size, "bptt": bptt,
+               "lr": lr, "amp": amp, "embedding": "frozen pretrained vectors" if origins
+               else "trained from random init", "embedding_rows_by_origin": origins}
     return PretrainResult(model, vocab, history, metrics)
 
 
@@ -101,6 +132,9 @@ def load_source_corpus(corpus: str, fast: bool, split: str = "train") -> list[st
     fast mode keeps every 40th sentence."""
     sentences = datasets.load_source_sentences(corpus, split)
     return sentences[::40] if fast else sentences
+
+
+CLASSIFIER_DROPOUT = {"emb_dropout": 0.1, "layer_dropout": 0.3, "out_dropout": 0.4}
 
 
 @dataclass
@@ -122,21 +156,33 @@ def _check_labels(classes: list[str], frame: pd.DataFrame, split: str) -> None:
                         f"lacks (classes: {classes})")
 
 
+def resolve_vectors(vectors: WordVectors | str | None) -> WordVectors | None:
+    """``'shipped'`` → the GloVe vectors in data/vectors; a ``WordVectors`` or None as is."""
+    if isinstance(vectors, str):
+        if vectors != "shipped":
+            raise ArgumentError(f"vectors must be 'shipped', a WordVectors or None, "
+                                f"got {vectors!r}")
+        return load_word_vectors()
+    return vectors
+
+
 def classifier_from_source(
-    pretrained: str | Path, unlabelled: list[str], n_classes: int
+    pretrained: str | Path, unlabelled: list[str], n_classes: int,
+    vectors: WordVectors | str | None = "shipped",
 ) -> tuple[Classifier, LanguageModel, Vocab, Vocab, TransferReport]:
     """Load the source LM from ``pretrained``, build the target vocabulary (source words +
     the frequent words of ``unlabelled``) and a classifier whose encoder is transferred from the
-    source → ``(classifier, source_lm, source_vocab, target_vocab, report)``."""
+    source; target words the source lacks take their ``vectors`` (GloVe) vector when there is
+    one → ``(classifier, source_lm, source_vocab, target_vocab, report)``."""
     source, source_vocab, _ = load_model(pretrained)
     if not isinstance(source, LanguageModel):
         raise DataError(f"{pretrained} holds a classifier, not a language model")
     vocab = build_target_vocab(source_vocab, unlabelled, min_freq=2)
-    cfg = ModelConfig(**{**source.cfg.to_dict(), "vocab_size": len(vocab),
-                         "n_classes": n_classes, "emb_dropout": 0.1, "layer_dropout": 0.3,
-                         "out_dropout": 0.4})
+    cfg = ModelConfig(**{**source.cfg.to_dict(), **CLASSIFIER_DROPOUT,
+                         "vocab_size": len(vocab), "n_classes": n_classes,
+                         "output_vocab_size": 0})
     model = Classifier(cfg)
-    report = transfer_encoder(model, source, source_vocab, vocab)
+    report = transfer_encoder(model, source, source_vocab, vocab, resolve_vectors(vectors))
     return model, source, source_vocab, vocab, report
 
 
@@ -151,12 +197,14 @@ def finetune_classifier(
     lm_epochs: int = 2,
     lr: float = 2e-3,
     batch_size: int = 64,
+    accumulate: int = 1,
     max_len: int = 96,
     seed: int = 0,
     amp: bool = True,
     device: str = "auto",
     patience: int | None = 2,
     small_model: dict | None = None,
+    vectors: WordVectors | str | None = "shipped",
     progress: bool = True,
     on_epoch_end=None,
     checkpoint_dir: str | Path | None = None,
@@ -184,45 +232,27 @@ def finetune_classifier(
         _check_labels(classes, test, "test")
     if strategy.pretrained and pretrained is None:
         raise ArgumentError("this strategy starts from a pretrained model: pass pretrained=DIR")
-    report = lm_history = None
-    if strategy.pretrained:
-        unlabelled = list(train["text"]) + list(lm_texts or [])
-        model, source, source_vocab, vocab, report = classifier_from_source(
-            pretrained, unlabelled, len(classes))
-        if strategy.target_lm:
-            lm = LanguageModel(ModelConfig(**{**model.cfg.to_dict(), "n_classes": 0}))
-            transfer_encoder(lm, source, source_vocab, vocab)
-            lm_history = finetune_language_model(lm, vocab, unlabelled, list(valid["text"]),
-                                                 epochs=lm_epochs, lr=lr / 2, seed=seed,
-                                                 amp=amp, device=dev, progress=progress,
-                                                 checkpoint_dir=stage_dir["lm"], resume=resume)
-            model.encoder.load_state_dict(lm.encoder.state_dict())
-    else:
-        vocab = Vocab.build((tokenize(t) for t in train["text"]), min_freq=2)
-        sizes = {"emb_dim": 200, "hidden_dim": 512, "num_layers": 2, **(small_model or {})}
-        model = Classifier(ModelConfig(vocab_size=len(vocab), n_classes=len(classes),
-                                       emb_dropout=0.1, layer_dropout=0.3, out_dropout=0.4,
-                                       **sizes))
+    model, vocab, report, lm_history = initial_classifier(
+        train, valid, strategy, len(classes), pretrained, lm_texts, lm_epochs, lr, seed, amp,
+        dev, progress, stage_dir["lm"], resume, vectors, small_model)
     model.to(dev)
     reg = make_regularizer(strategy.regularizer, model, strategy.lam)
     train_ds = TextClassificationDataset(train["text"], train["label"], vocab, classes, max_len)
     valid_ds = TextClassificationDataset(valid["text"], valid["label"], vocab, classes, max_len)
-    train_dl = make_loader(train_ds, batch_size, shuffle=True, seed=seed)
+    if accumulate < 1 or batch_size % accumulate:
+        raise ArgumentError(f"batch size {batch_size} does not split into {accumulate} "
+                            "accumulation steps; choose a multiple")
+    train_dl = make_loader(train_ds, batch_size // accumulate, shuffle=True, seed=seed)
     valid_dl = make_loader(valid_ds, 256, shuffle=False)
-    if strategy.freeze_encoder:
-        freeze_to(model, -1)
-    groups = discriminative_groups(model, lr, decay=2.6 if strategy.discriminative else 1.0)
-    optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
-    steps = epochs * len(train_dl)
-    scheduler = {"constant": None, "stlr": lambda: slanted_triangular(optimizer, steps),
-                 "one-cycle": lambda: one_cycle(optimizer, steps + epochs)}[strategy.schedule]
-    scheduler = scheduler() if scheduler else None
-    on_start = gradual_unfreezing(model) if strategy.gradual_unfreeze else None
+    optimizer, scheduler, on_start = strategy_optimizer(model, strategy, lr,
+                                                        epochs * -(-len(train_dl) // accumulate),
+                                                        epochs)
     start = time.perf_counter()
     history = fit(model, train_dl, valid_dl, ClassificationTask(), optimizer, epochs,
                   scheduler=scheduler, device=dev, amp=amp, clip=1.0, regularizer=reg,
                   patience=patience, on_epoch_start=on_start, on_epoch_end=on_epoch_end,
-                  progress=progress, checkpoint_dir=stage_dir["classifier"], resume=resume)
+                  progress=progress, checkpoint_dir=stage_dir["classifier"], resume=resume,
+                  accumulate=accumulate)
     seconds = time.perf_counter() - start
     freeze_to(model, 0)
     metrics = {"valid_accuracy": evaluate(model, valid_dl, ClassificationTask(), dev,
@@ -238,6 +268,79 @@ def finetune_classifier(
         metrics.update(test_accuracy=evaluate(model, test_dl, ClassificationTask(), dev,
                                               amp)["accuracy"], n_test=len(test))
     return FinetuneResult(model, vocab, classes, history, metrics, lm_history, report)
+
+
+def strategy_optimizer(model: Classifier, strategy: Strategy, lr: float, steps: int,
+                       epochs: int):
+    """The strategy's levers on ``model``: freezing, (discriminative) parameter groups with the
+    embedding's own rate, AdamW, the schedule over ``steps`` optimizer steps, and the
+    gradual-unfreezing callback → ``(optimizer, scheduler or None, on_epoch_start or None)``."""
+    if strategy.freeze_encoder:
+        freeze_to(model, -1)
+    groups = discriminative_groups(model, lr,
+                                   decay=ULMFIT_DECAY if strategy.discriminative else 1.0)
+    if strategy.embedding_lr > 0:
+        groups[0]["lr"] = lr * strategy.embedding_lr
+    optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
+    scheduler = {"constant": None, "stlr": lambda: slanted_triangular(optimizer, steps),
+                 "one-cycle": lambda: one_cycle(optimizer, steps + epochs)}[strategy.schedule]
+    on_start = (gradual_unfreezing(model, keep_embedding=strategy.embedding_lr > 0)
+                if strategy.gradual_unfreeze else None)
+    return optimizer, scheduler() if scheduler else None, on_start
+
+
+def target_language_model(source: LanguageModel, source_vocab: Vocab, vocab: Vocab,
+                          vectors: WordVectors | None) -> LanguageModel:
+    """A language model over the target vocabulary that starts as the source (stage b's
+    starting point); its softmax covers the source's output words."""
+    cfg = ModelConfig(**{**source.cfg.to_dict(), **CLASSIFIER_DROPOUT, "vocab_size": len(vocab),
+                         "n_classes": 0})
+    lm = LanguageModel(cfg)
+    transfer_encoder(lm, source, source_vocab, vocab, vectors)
+    return lm
+
+
+def scratch_sizes(pretrained: str | Path | None, small_model: dict | None) -> dict:
+    """Encoder sizes of a from-scratch classifier: ``small_model``, else the source model's
+    (the same architecture, random init), else source model v2's."""
+    if small_model:
+        return dict(small_model)
+    if pretrained is not None:
+        model = read_config(pretrained)["model"]
+        return {k: model.get(k, 0) for k in ("emb_dim", "hidden_dim", "num_layers", "out_dim")}
+    return {"emb_dim": 50, "hidden_dim": 384, "num_layers": 2, "out_dim": 128}
+
+
+def initial_classifier(
+    train: pd.DataFrame, valid: pd.DataFrame, strategy: Strategy, n_classes: int,
+    pretrained: str | Path | None, lm_texts: list[str] | None, lm_epochs: int, lr: float,
+    seed: int, amp: bool, device: torch.device, progress: bool, lm_checkpoint_dir: Path | None,
+    resume: bool, vectors: WordVectors | str | None, small_model: dict | None,
+) -> tuple[Classifier, Vocab, TransferReport | None, pd.DataFrame | None]:
+    """The classifier before stage (c): transferred from the source (after the target-LM
+    stage when the strategy has one), or built from scratch → ``(model, vocab, report,
+    lm_history)``."""
+    if not strategy.pretrained:
+        vocab = Vocab.build((tokenize(t) for t in train["text"]), min_freq=2)
+        cfg = ModelConfig(vocab_size=len(vocab), n_classes=n_classes, **CLASSIFIER_DROPOUT,
+                          **scratch_sizes(pretrained, small_model))
+        return Classifier(cfg), vocab, None, None
+    vectors = resolve_vectors(vectors)
+    unlabelled = list(train["text"]) + list(lm_texts or [])
+    model, source, source_vocab, vocab, report = classifier_from_source(
+        pretrained, unlabelled, n_classes, vectors)
+    lm_history = None
+    if strategy.target_lm:
+        lm = target_language_model(source, source_vocab, vocab, vectors)
+        lm_history = finetune_language_model(lm, vocab, unlabelled, list(valid["text"]),
+                                             epochs=lm_epochs, lr=lr / 2, seed=seed, amp=amp,
+                                             device=device, progress=progress,
+                                             checkpoint_dir=lm_checkpoint_dir, resume=resume)
+        model.encoder.load_state_dict(lm.encoder.state_dict())
+    if strategy.encoder_init == "vectors":  # keep the word vectors, forget the LSTM layers
+        for layer in model.encoder.layers:
+            layer.reset_parameters()
+    return model, vocab, report, lm_history
 
 
 def finetune_language_model(
@@ -264,8 +367,10 @@ def default_sizes(fast: bool | None = None) -> dict:
         return {"epochs": 1, "lm_epochs": 1, "max_train": 300, "max_eval": 200,
                 "pretrain_epochs": 1, "pretrain": {"vocab_size": 2000, "emb_dim": 32,
                                                    "hidden_dim": 64, "num_layers": 2,
-                                                   "batch_size": 16, "bptt": 32}}
+                                                   "batch_size": 16, "bptt": 32, "out_dim": 32,
+                                                   "output_vocab_size": 1000}}
     return {"epochs": 6, "lm_epochs": 2, "max_train": None, "max_eval": None,
-            "pretrain_epochs": 4, "pretrain": {"vocab_size": 10000, "emb_dim": 200,
-                                               "hidden_dim": 512, "num_layers": 2,
-                                               "batch_size": 64, "bptt": 64}}
+            "pretrain_epochs": 3, "pretrain": {"vocab_size": 40000, "emb_dim": 50,
+                                               "hidden_dim": 384, "num_layers": 2,
+                                               "batch_size": 64, "bptt": 64, "out_dim": 128,
+                                               "output_vocab_size": 10000}}

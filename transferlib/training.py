@@ -12,6 +12,7 @@ as a pandas DataFrame, and per-epoch training checkpoints to resume an interrupt
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import random
 import re
@@ -70,10 +71,26 @@ def pick_device(prefer: str = "auto", allow_cpu_fallback: bool = False) -> torch
                         "--allow-cpu-fallback")
 
 
+@functools.cache
+def cpu_supports_bf16_lstm() -> bool:
+    """Whether this CPU runs an ``nn.LSTM`` under bf16 autocast: oneDNN needs native bf16
+    instructions (AVX-512 BF16 or AMX); on an AVX2-only CPU it fails. Probed once, on a tiny
+    layer, so the answer is what this machine does, not what its flags suggest."""
+    try:
+        lstm = nn.LSTM(4, 4, batch_first=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out, _ = lstm(torch.zeros(1, 2, 4, requires_grad=True))
+        out.float().sum().backward()
+        return True
+    except RuntimeError:
+        return False
+
+
 def amp_dtype(device: torch.device) -> torch.dtype | None:
-    """The autocast dtype this device supports: bf16 on CPU, fp16 on CUDA, None elsewhere."""
+    """The autocast dtype this device supports: bf16 on a CPU that runs bf16 LSTMs
+    (``cpu_supports_bf16_lstm``), fp16 on CUDA, None elsewhere (then ``amp`` is a no-op)."""
     if device.type == "cpu":
-        return torch.bfloat16
+        return torch.bfloat16 if cpu_supports_bf16_lstm() else None
     if device.type == "cuda":
         return torch.float16
     return None
@@ -126,6 +143,9 @@ class LanguageModelTask:
         inputs, targets = batch[0].to(device), batch[1].to(device)
         logits, state = model(inputs, self.state)
         self.state = [(h.detach(), c.detach()) for h, c in state]
+        core = getattr(model, "module", model)  # DistributedDataParallel wraps the model
+        if hasattr(core, "output_targets"):  # a softmax over fewer words than the vocabulary
+            targets = core.output_targets(targets)
         loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1))
         correct = (logits.argmax(dim=-1) == targets).sum()
         return loss, targets.numel(), correct, targets.numel()

@@ -3,8 +3,9 @@
 Taught in notebook 05. The target task's vocabulary is the source vocabulary plus the target's
 own frequent words (``build_target_vocab``), so every word the source model knows keeps its
 learned vector. ``transfer_encoder`` copies the LSTM weights and, row by row, the embeddings of
-the words both vocabularies share; words new to the source start at the mean source embedding.
-It returns a report of the mapping.
+the words both vocabularies share. A word new to the source model takes its pretrained GloVe
+vector when ``vectors`` has one (its own, or composed from its parts), and the mean source
+embedding otherwise. It returns a report of where every row came from.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from .errors import CheckpointError
 from .model import Classifier, LanguageModel
 from .text import SPECIALS, Vocab, tokenize
+from .vectors import WordVectors
 
 
 @dataclass
@@ -29,11 +31,15 @@ class TransferReport:
     new: int
     new_examples: list[str] = field(default_factory=list)
     init: str = "mean of the source embeddings"
+    from_vectors: int = 0
+    composed: int = 0
 
     def __str__(self) -> str:
+        via = (f"{self.from_vectors} new words from GloVe ({self.composed} of them composed "
+               f"from their parts), " if self.from_vectors else "")
         return (f"vocabulary transfer: {self.copied} of {self.target_vocab_size} target words "
-                f"copied from the source model, {self.new} new ({self.init}), e.g. "
-                f"{self.new_examples[:8]}")
+                f"copied from the source model, {via}{self.new - self.from_vectors} new "
+                f"({self.init}), e.g. {self.new_examples[:8]}")
 
 
 def build_target_vocab(source_vocab: Vocab, texts: Iterable[str], min_freq: int = 2) -> Vocab:
@@ -44,45 +50,110 @@ def build_target_vocab(source_vocab: Vocab, texts: Iterable[str], min_freq: int 
     return source_vocab.extend(counts, min_freq=min_freq)
 
 
+def vocab_from_vectors(texts: Iterable[str], vectors: WordVectors, min_freq: int = 2,
+                       max_size: int | None = None) -> Vocab:
+    """The words of ``texts`` seen ``min_freq`` times that have a pretrained vector, most
+    frequent first (the source model v2's vocabulary; words without a vector become <unk>)."""
+    counts: Counter[str] = Counter()
+    for t in texts:
+        counts.update(tokenize(t))
+    kept = Counter({w: n for w, n in counts.items() if vectors.get(w)[0] is not None})
+    return Vocab.from_counts(kept, min_freq=min_freq, max_size=max_size)
+
+
+def embedding_from_vectors(embedding: torch.nn.Embedding, vocab: Vocab,
+                           vectors: WordVectors) -> dict[str, int]:
+    """Fill ``embedding``'s rows with the words' pretrained vectors; ``<unk>`` gets the mean
+    vector, ``<eos>``/``<bos>`` the vector of '.', ``<pad>`` zeros. Returns counts by origin."""
+    if embedding.weight.shape != (len(vocab), vectors.dim):
+        raise CheckpointError(f"embedding of shape {tuple(embedding.weight.shape)} cannot take "
+                              f"{len(vocab)} words x {vectors.dim}-d vectors")
+    how = Counter()
+    rows = []
+    for tok in vocab.itos[len(SPECIALS):]:
+        vec, origin = vectors.get(tok)
+        how[origin] += 1
+        rows.append(vec if vec is not None else torch.zeros(vectors.dim))
+    with torch.no_grad():
+        w = embedding.weight
+        w[len(SPECIALS):] = torch.stack(rows).to(w.dtype)
+        w[vocab.unk_id] = vectors.vectors.mean(dim=0).to(w.dtype)
+        stop = vectors.get(".")[0]
+        for special in (vocab.bos_id, vocab.eos_id):
+            w[special] = (stop if stop is not None else vectors.vectors.mean(dim=0)).to(w.dtype)
+        w[vocab.pad_id].zero_()
+    return dict(how)
+
+
+def _check_sizes(target: Classifier | LanguageModel, source: LanguageModel,
+                 target_vocab: Vocab) -> None:
+    if len(target_vocab) != target.cfg.vocab_size:
+        raise CheckpointError(f"target vocabulary has {len(target_vocab)} tokens but the target "
+                              f"model expects {target.cfg.vocab_size}")
+    for name in ("emb_dim", "hidden_dim", "num_layers", "encoder_dim"):
+        s, t = getattr(source.cfg, name), getattr(target.cfg, name)
+        if s != t:
+            raise CheckpointError(f"cannot transfer: source {name}={s} but target {name}={t}")
+
+
+def _copy_output(target: LanguageModel, source: LanguageModel, source_vocab: Vocab,
+                 target_vocab: Vocab) -> None:
+    """The LM's output bias (and projection), mapped word by word over the output vocabulary."""
+    bias = target.decoder_bias
+    bias.fill_(float(source.decoder_bias[len(SPECIALS):].mean()))
+    for i, tok in enumerate(target_vocab.itos[: target.cfg.n_output]):
+        j = source_vocab.stoi.get(tok)
+        if j is not None and j < source.cfg.n_output:
+            bias[i] = source.decoder_bias[j]
+    if target.projection is not None:
+        target.projection.load_state_dict(source.projection.state_dict())
+
+
 def transfer_encoder(
     target: Classifier | LanguageModel,
     source: LanguageModel,
     source_vocab: Vocab,
     target_vocab: Vocab,
+    vectors: WordVectors | None = None,
 ) -> TransferReport:
     """Copy ``source``'s encoder into ``target``'s, mapping embedding rows by word.
 
-    The LSTM sizes must agree (the error names the first mismatch). For a language-model
-    target the output bias is mapped the same way.
+    The LSTM sizes must agree (the error names the first mismatch). Words the source lacks
+    start from ``vectors`` when given (and the vectors' width equals the embedding's), else
+    from the mean source embedding. For a language-model target the output bias is mapped too.
     """
-    if len(target_vocab) != target.cfg.vocab_size:
-        raise CheckpointError(f"target vocabulary has {len(target_vocab)} tokens but the target "
-                              f"model expects {target.cfg.vocab_size}")
-    for name in ("emb_dim", "hidden_dim", "num_layers"):
-        s, t = getattr(source.cfg, name), getattr(target.cfg, name)
-        if s != t:
-            raise CheckpointError(f"cannot transfer: source {name}={s} but target {name}={t}")
+    _check_sizes(target, source, target_vocab)
     src_emb = source.encoder.embedding.weight.detach()
-    words = src_emb[len(SPECIALS):]
-    mean = words.mean(dim=0)
-    src_ids, tgt_ids, new = [], [], []
+    mean = src_emb[len(SPECIALS):].float().mean(dim=0)
+    if vectors is not None and vectors.dim != src_emb.shape[1]:
+        vectors = None  # e.g. the 200-d v1 model: GloVe's 50-d vectors cannot fill its rows
+    src_ids, tgt_ids, new = [], [], []  # new: (target id, word) of words the source lacks
+    from_vec: dict[int, torch.Tensor] = {}
+    composed = 0
     for i, tok in enumerate(target_vocab.itos):
         j = source_vocab.stoi.get(tok)
-        if j is None:
-            new.append(tok)
-        else:
+        if j is not None:
             src_ids.append(j)
             tgt_ids.append(i)
+            continue
+        new.append((i, tok))
+        if vectors is not None:
+            vec, how = vectors.get(tok)
+            if vec is not None:
+                from_vec[i] = vec
+                composed += how == "composed"
     with torch.no_grad():
         emb = target.encoder.embedding.weight
         emb.copy_(mean.expand_as(emb))
         emb[tgt_ids] = src_emb[src_ids].to(emb.dtype)
+        if from_vec:
+            emb[list(from_vec)] = torch.stack(list(from_vec.values())).to(emb.dtype)
         emb[target_vocab.pad_id].zero_()
         for t_layer, s_layer in zip(target.encoder.layers, source.encoder.layers):
             t_layer.load_state_dict(s_layer.state_dict())
         if isinstance(target, LanguageModel):
-            bias = target.decoder_bias
-            bias.fill_(float(source.decoder_bias[len(SPECIALS):].mean()))
-            bias[tgt_ids] = source.decoder_bias.detach()[src_ids]
+            _copy_output(target, source, source_vocab, target_vocab)
+    at_mean = [tok for i, tok in new if i not in from_vec]
     return TransferReport(len(target_vocab), copied=len(tgt_ids), new=len(new),
-                          new_examples=new[:20])
+                          new_examples=at_mean[:20], from_vectors=len(from_vec),
+                          composed=composed)

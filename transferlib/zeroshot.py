@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from .batching import TextClassificationDataset, collate_padded, make_loader
 from .checkpoint import load_model
@@ -86,7 +85,7 @@ def phrase_log_probs(
         ids, lengths, _ = collate_padded(rows, vocab.pad_id)
         out, state = lm.encoder(ids.to(device), lengths=lengths, packed=True)
         last = out[torch.arange(len(chunk), device=device), lengths.to(device) - 1]
-        first = F.linear(last, lm.encoder.embedding.weight, lm.decoder_bias)[:, None]
+        first = lm.decode(last)[:, None]
         columns = []
         for phrase_ids in targets:
             target = torch.tensor(phrase_ids, device=device).expand(len(chunk), -1)
