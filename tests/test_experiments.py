@@ -158,10 +158,15 @@ def test_domains_never_score_on_the_k_training_sentences(ctx: Context, tmp_path:
 
 def test_zeroshot_experiment_files(ctx: Context, tmp_path: Path):
     runs, summary, meta = _read(run_experiment("zeroshot", tmp_path, [0, 1], ctx=ctx))
-    assert len(runs) == 3 + 2 * 2 and len(summary) == 3 + 2
+    assert len(runs) == 5 + 2 * 2 and len(summary) == 5 + 2
     assert set(summary["method"]) == {"majority", "lm-zero-shot", "lm-zero-shot-calibrated",
+                                      "glove-similarity", "glove-similarity-calibrated",
                                       "prototype"}
     assert (runs["n_test"] == 60).all() and meta["templates"]
+    shares = runs[["pred_share_negative", "pred_share_positive"]].sum(axis=1)
+    assert shares.round(6).eq(1).all() and "pred_share_positive" in summary
+    calibrated = runs[runs["method"] == "glove-similarity-calibrated"].iloc[0]
+    assert 0 < calibrated["pred_share_positive"] < 1  # a median threshold answers both classes
 
 
 def test_cli_registers_experiments():

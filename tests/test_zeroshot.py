@@ -147,7 +147,8 @@ def test_run_zeroshot_rows_and_majority_baseline(tmp_path):
     train = datasets.load_rotten_tomatoes("train").iloc[::50]
     test = datasets.load_rotten_tomatoes("test").head(40)
     runs = run_zeroshot(tmp_path / "lm", train, test, seeds=[0, 1], ks=(1, 3), device="cpu")
-    assert list(runs.columns) == ["method", "k", "seed", "accuracy", "n_test"]
+    assert list(runs.columns) == ["method", "k", "seed", "accuracy", "n_test",
+                                  "pred_share_negative", "pred_share_positive"]
     assert len(runs) == 3 + 2 * 2
     assert (runs["n_test"] == 40).all() and runs["accuracy"].between(0, 1).all()
     majority = train["label"].value_counts().idxmax()

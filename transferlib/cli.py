@@ -133,13 +133,13 @@ def finetune_inputs(args: argparse.Namespace) -> dict:
                             schedule=args.schedule)
     pretrained = (args.pretrained or str(source_model_dir())) if strategy.pretrained else None
     lm_texts = _read_unlabelled(args.lm_data, args.lm_text_column) if args.lm_data else []
-    max_len, truncated = _max_len(args, train, valid, test)
+    max_len, truncated, note = _max_len(args, train, valid, test)
     return {"train": train, "valid": valid, "test": test, "strategy": strategy,
             "pretrained": pretrained, "lm_texts": lm_texts, "report": report, "sizes": sizes,
-            "max_len": max_len, "truncated": truncated}
+            "max_len": max_len, "truncated": truncated, "max_len_note": note}
 
 
-def _max_len(args: argparse.Namespace, train, valid, test) -> tuple[int, dict[str, int]]:
+def _max_len(args: argparse.Namespace, train, valid, test) -> tuple[int, dict[str, int], str]:
     """``--max-len``, or the 95th percentile of the training texts' token counts (32..400);
     reports how many texts of each split it truncates."""
     from .baselines import choose_max_len, count_truncated
@@ -148,11 +148,10 @@ def _max_len(args: argparse.Namespace, train, valid, test) -> tuple[int, dict[st
     truncated = {name: count_truncated(list(f["text"]), max_len)
                  for name, f in (("train", train), ("valid", valid), ("test", test))}
     how = "--max-len" if args.max_len else "95th percentile of the training texts' lengths"
-    print(f"max_len {max_len} tokens ({how}); texts truncated to it: "
-          + ", ".join(f"{k} {v} of {n}" for (k, v), n in
-                      zip(truncated.items(), (len(train), len(valid), len(test)))),
-          file=sys.stderr)
-    return max_len, truncated
+    note = (f"max_len {max_len} tokens ({how}); texts truncated to it: "
+            + ", ".join(f"{k} {v} of {n}" for (k, v), n in
+                        zip(truncated.items(), (len(train), len(valid), len(test)))))
+    return max_len, truncated, note
 
 
 def baseline_metrics(train, test, seed: int) -> dict:
@@ -202,6 +201,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         checkpoint_dir=out / "checkpoints", resume=args.resume)
     if result.transfer is not None:
         print(result.transfer)
+    print(inputs["max_len_note"])
     save_finetune_outputs(out, result, args, inputs,
                           ("valid_accuracy", "test_accuracy", "majority_accuracy",
                            "tfidf_logreg_accuracy", "n_train", "n_test", "max_len", "seconds"))

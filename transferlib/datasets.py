@@ -147,6 +147,32 @@ def load_rotten_tomatoes_plots(split: str | None = None,
     return _frame(RT_PLOTS, ["text", "movie", "split"], data_dir, ("split", split))
 
 
+def make_long_reviews(n_rows: int = 3000, majority_share: float = 0.65,
+                      sentences: tuple[int, int] = (5, 15), seed: int = 0,
+                      data_dir: Path | None = None) -> pd.DataFrame:
+    """Long, unbalanced reviews for testing the CLI on texts unlike the snippets: each row
+    joins 5-15 Rotten Tomatoes sentences of one label and one split (so no sentence crosses
+    splits); ``majority_share`` of the rows are positive. Columns text, label, split
+    (80/10/10 of the rows, drawn from the matching RT split)."""
+    if not 0.5 <= majority_share < 1 or n_rows < 10:
+        raise DataError("make_long_reviews needs n_rows >= 10 and 0.5 <= majority_share < 1")
+    rng = random.Random(seed)
+    reviews = load_rotten_tomatoes(data_dir=data_dir)
+    rows = []
+    for split, share in (("train", 0.8), ("valid", 0.1), ("test", 0.1)):
+        n = max(2, round(n_rows * share))
+        n_pos = round(n * majority_share)
+        for label, count in (("positive", n_pos), ("negative", n - n_pos)):
+            pool = list(reviews.loc[(reviews["split"] == split)
+                                    & (reviews["label"] == label), "text"])
+            for _ in range(count):
+                k = rng.randint(*sentences)
+                rows.append({"text": " ".join(rng.sample(pool, k)), "label": label,
+                             "split": split})
+    rng.shuffle(rows)
+    return pd.DataFrame(rows, columns=["text", "label", "split"])
+
+
 def load_domain_sentences(domain: str | None = None,
                           data_dir: Path | None = None) -> pd.DataFrame:
     """UCI sentiment sentences: columns domain (imdb/yelp/amazon), text, label."""

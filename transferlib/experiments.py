@@ -48,6 +48,7 @@ from .vectors import load_word_vectors
 from .zeroshot import TEMPLATES, accuracy_on, adapt_classifier, run_zeroshot
 
 EXPERIMENTS = ("ablation", "lowres", "domains", "zeroshot")
+V1_RESULTS = REPO_ROOT / "results" / "v1"
 
 
 def experiment_sizes(fast: bool | None = None) -> dict:
@@ -167,7 +168,8 @@ class Context:
                 small_model=self.model_sizes, patience=patience, progress=False)
             m = result.metrics
             run = {k: m[k] for k in ("test_accuracy", "valid_accuracy", "seconds_per_epoch",
-                                     "epochs_run", "trainable_params", "n_train", "n_test")}
+                                     "epochs_run", "trainable_params", "n_train", "n_test",
+                                     "test_top_share")}
             run.update(lm_seconds=self.lm_seconds.get(seed, np.nan) if PRESETS[name].target_lm
                        else np.nan, new_words=result.transfer.new if result.transfer else -1)
             self._runs[key] = {**run, "result": result if keep else None}
@@ -190,10 +192,29 @@ def run_ablation(ctx: Context, seeds: Sequence[int], strategies: Sequence[str] =
     runs = pd.DataFrame(rows)
     summary = summarize(runs, ["strategy"]).merge(
         runs.groupby("strategy", sort=False)[["valid_accuracy", "seconds_per_epoch",
-                                              "trainable_params", "lm_seconds"]].mean(),
+                                              "trainable_params", "lm_seconds",
+                                              "test_top_share"]].mean(),
         on="strategy")
     summary.insert(1, "description", [DESCRIPTIONS[s] for s in summary["strategy"]])
+    summary.insert(2, "source", "v2")
+    v1 = small_source_row(ctx)
+    if v1 is not None:
+        summary = pd.concat([summary, pd.DataFrame([v1])], ignore_index=True)
     return runs, summary
+
+
+def small_source_row(ctx: Context) -> dict | None:
+    """Full fine-tuning of source model v1, from the committed round-1 ablation
+    (``results/v1/ablation.csv``): the "small source" row of the what-transfers table. Not
+    re-run: it is the measurement the v2 model was built to beat (another machine, bf16
+    autocast, same split and recipe). None in fast mode or without the file."""
+    path = V1_RESULTS / "ablation.csv"
+    if ctx.sizes.get("max_train") or not path.is_file():
+        return None
+    row = pd.read_csv(path).set_index("strategy").loc["full"].to_dict()
+    return {**row, "strategy": "full-v1", "source": "v1 (round-1 run)",
+            "description": "full fine-tuning of source model v1: 200-d embedding learned from "
+                           "2.95 M tokens, 10 k words, no pretrained vectors"}
 
 
 def lowres_counts(ctx: Context) -> list[int]:
@@ -321,8 +342,11 @@ def run_experiment(name: str, out: str | Path, seeds: Sequence[int], fast: bool 
         runs, summary = run_domains(ctx, seeds, strategy)
     else:
         runs = run_zeroshot(ctx.pretrained, ctx.pool, ctx.test, seeds, ctx.sizes["fewshot_ks"],
-                            ctx.device)
-        summary = summarize(runs, ["method", "k"], "accuracy")
+                            ctx.device, vectors=load_word_vectors())
+        shares = [c for c in runs.columns if c.startswith("pred_share_")]
+        summary = summarize(runs, ["method", "k"], "accuracy").merge(
+            runs.groupby(["method", "k"], sort=False)[shares].mean().reset_index(),
+            on=["method", "k"])
         meta["templates"] = [[t, w] for t, w in TEMPLATES]
     meta.update(strategy=strategy, lm_seconds=ctx.lm_seconds, machine=machine_info(),
                 seconds=time.perf_counter() - start)

@@ -31,7 +31,15 @@ from .model import Classifier, LanguageModel, ModelConfig, count_parameters
 from .regularizers import make_regularizer
 from .strategies import Strategy
 from .text import Vocab, tokenize
-from .training import ClassificationTask, LanguageModelTask, evaluate, fit, pick_device, set_seed
+from .training import (
+    ClassificationTask,
+    LanguageModelTask,
+    evaluate,
+    fit,
+    pick_device,
+    predictions,
+    set_seed,
+)
 from .transfer import (
     TransferReport,
     build_target_vocab,
@@ -265,8 +273,10 @@ def finetune_classifier(
     if test is not None and len(test):
         test_ds = TextClassificationDataset(test["text"], test["label"], vocab, classes, max_len)
         test_dl = make_loader(test_ds, 256, shuffle=False)
-        metrics.update(test_accuracy=evaluate(model, test_dl, ClassificationTask(), dev,
-                                              amp)["accuracy"], n_test=len(test))
+        pred, truth = predictions(model, test_dl, dev, amp)
+        shares = {c: float((pred == i).sum()) / len(pred) for i, c in enumerate(classes)}
+        metrics.update(test_accuracy=float((pred == truth).double().mean()), n_test=len(test),
+                       test_pred_shares=shares, test_top_share=max(shares.values()))
     return FinetuneResult(model, vocab, classes, history, metrics, lm_history, report)
 
 

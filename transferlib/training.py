@@ -76,14 +76,15 @@ def cpu_supports_bf16_lstm() -> bool:
     """Whether this CPU runs an ``nn.LSTM`` under bf16 autocast: oneDNN needs native bf16
     instructions (AVX-512 BF16 or AMX); on an AVX2-only CPU it fails. Probed once, on a tiny
     layer, so the answer is what this machine does, not what its flags suggest."""
-    try:
-        lstm = nn.LSTM(4, 4, batch_first=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            out, _ = lstm(torch.zeros(1, 2, 4, requires_grad=True))
-        out.float().sum().backward()
-        return True
-    except RuntimeError:
-        return False
+    with torch.random.fork_rng(devices=[]):  # the probe's init must not shift the seeded RNG
+        try:
+            lstm = nn.LSTM(4, 4, batch_first=True)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out, _ = lstm(torch.zeros(1, 2, 4, requires_grad=True))
+            out.float().sum().backward()
+            return True
+        except RuntimeError:
+            return False
 
 
 def amp_dtype(device: torch.device) -> torch.dtype | None:
@@ -98,7 +99,7 @@ def amp_dtype(device: torch.device) -> torch.dtype | None:
 
 def autocast(device: torch.device, enabled: bool):
     """``torch.autocast`` with the right dtype for ``device`` (a no-op when disabled)."""
-    dtype = amp_dtype(device)
+    dtype = amp_dtype(device) if enabled else None
     return torch.autocast(device.type, dtype=dtype or torch.float32,
                           enabled=bool(enabled and dtype is not None))
 
@@ -207,6 +208,23 @@ def evaluate(model: nn.Module, data: Iterable, task, device: torch.device | None
     if n == 0:
         raise ArgumentError("evaluate got no batches")
     return task.metrics(loss_sum, n, correct)
+
+
+@torch.no_grad()
+def predictions(model: nn.Module, data: Iterable, device: torch.device | None = None,
+                amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(predicted class, true label)`` of every example of a classification loader, in the
+    loader's order (a bucketing loader reorders the examples by length)."""
+    device = device or next(model.parameters()).device
+    model.eval()
+    preds, truth = [], []
+    for ids, lengths, labels in data:
+        with autocast(device, amp):
+            preds.append(model(ids.to(device), lengths.to(device)).argmax(dim=-1).cpu())
+        truth.append(labels.cpu())
+    if not preds:
+        raise ArgumentError("predictions got no batches")
+    return torch.cat(preds), torch.cat(truth)
 
 
 def _rates(optimizer: torch.optim.Optimizer) -> str:

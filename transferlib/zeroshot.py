@@ -7,6 +7,11 @@ Taught in notebook 09. Using a pretrained model with no or only a few labels:
   of a few templates are averaged. Calibration (Zhao et al. 2021, "Calibrate before use")
   subtracts each phrase's prior, its log-probability with no review at all, so a phrase that
   is likely everywhere does not win every time. No labelled example is used.
+- zero-shot by word similarity: score each review by how much closer its words' GloVe vectors
+  lie to a few label words ("good, great, excellent, ...") than to their opposites
+  (``label_word_scores``). Distributional vectors put antonyms close together (*good* and *bad*
+  share contexts), so the signal is weak; calibration moves the decision threshold to the
+  median score of unlabelled training reviews, so half are called each class.
 - few-shot: embed k labelled reviews per class with the pretrained encoder (the pooled
   ``[last, max, mean]`` vector a ``Classifier`` head sees), average them into one prototype per
   class and label each test review by its nearest prototype (squared Euclidean distance, as in
@@ -32,6 +37,7 @@ from .layers import discriminative_groups, freeze_to, slanted_triangular
 from .model import Classifier, LanguageModel, LSTMEncoder, pool_valid
 from .text import Vocab, numericalize, tokenize
 from .training import ClassificationTask, evaluate, fit, pick_device, set_seed
+from .vectors import WordVectors
 
 # (template, {class: label word}); "{}" is replaced by the class's word. Lower case, spaces
 # around punctuation, so each phrase tokenizes exactly as the source corpora do.
@@ -54,6 +60,44 @@ def usable_templates(
         raise DataError(f"none of the label-phrase templates {[t for t, _ in templates]} is "
                         "fully in the language model's vocabulary")
     return kept
+
+
+# label words for zero-shot by word-vector similarity (each class's words, lower case)
+LABEL_WORDS: dict[str, tuple[str, ...]] = {
+    "positive": ("good", "great", "excellent", "wonderful", "best", "enjoyable", "beautiful"),
+    "negative": ("bad", "awful", "boring", "terrible", "worst", "dull", "stupid"),
+}
+
+
+def label_word_scores(vectors: WordVectors, texts: Sequence[str],
+                      label_words: dict[str, Sequence[str]] = LABEL_WORDS,
+                      classes: Sequence[str] = ("negative", "positive")) -> torch.Tensor:
+    """``[N]``: the mean over each text's words (with a vector) of ``cos(w, centroid of
+    classes[1]'s words) - cos(w, centroid of classes[0]'s words)``; > 0 leans to classes[1]
+    (notebook 09). A text with no known word scores 0."""
+    if len(classes) != 2 or any(c not in label_words for c in classes):
+        raise ArgumentError(f"label_word_scores needs two classes with label words, got "
+                            f"{list(classes)} and {sorted(label_words)}")
+    centroids = []
+    for c in classes:
+        vecs = [v for v, _ in (vectors.get(w) for w in label_words[c]) if v is not None]
+        if not vecs:
+            raise DataError(f"none of the label words {label_words[c]} has a vector")
+        centroids.append(torch.nn.functional.normalize(torch.stack(vecs).mean(0), dim=0))
+    unit = torch.nn.functional.normalize(vectors.vectors, dim=1)
+    lean = unit @ (centroids[1] - centroids[0])  # per shipped word
+    scores = []
+    for t in texts:
+        ids = [vectors.index[w] for w in tokenize(t) if w in vectors.index]
+        scores.append(float(lean[ids].mean()) if ids else 0.0)
+    return torch.tensor(scores)
+
+
+def class_shares(pred: torch.Tensor, classes: Sequence[str]) -> dict[str, float]:
+    """The share of predictions that fall in each class (``pred_share_<class>``): a method
+    that answers one class for everything shows a share of 1.0."""
+    n = max(1, len(pred))
+    return {f"pred_share_{c}": float((pred == i).sum()) / n for i, c in enumerate(classes)}
 
 
 def _last(ids: list[int], n: int) -> list[int]:
@@ -197,11 +241,14 @@ def run_zeroshot(
     pretrained: str | Path, train: pd.DataFrame, test: pd.DataFrame, seeds: Sequence[int],
     ks: Sequence[int] = (1, 5, 10, 50), device: str = "auto",
     templates: Sequence[tuple[str, dict[str, str]]] = TEMPLATES,
+    vectors: WordVectors | None = None,
 ) -> pd.DataFrame:
     """The zero-/few-shot experiment (notebook 09): one row per (method, k, seed) with the test
     accuracy. Methods: ``majority`` (the training split's most frequent class),
-    ``lm-zero-shot``, ``lm-zero-shot-calibrated`` (no labels; seed -1) and ``prototype``
-    (k labelled training reviews per class, one row per seed)."""
+    ``lm-zero-shot``, ``lm-zero-shot-calibrated``, with ``vectors`` ``glove-similarity`` and
+    ``glove-similarity-calibrated`` (no labels; seed -1) and ``prototype`` (k labelled
+    training reviews per class, one row per seed). Every row has each class's share of the
+    predictions."""
     lm, vocab, _ = load_model(pretrained, device=pick_device(device))
     if not isinstance(lm, LanguageModel):
         raise DataError(f"{pretrained} holds a classifier, not a language model")
@@ -213,13 +260,21 @@ def run_zeroshot(
 
     def row(method: str, k: int, seed: int, pred: torch.Tensor) -> dict:
         return {"method": method, "k": k, "seed": seed,
-                "accuracy": float((pred == y_test).double().mean()), "n_test": n}
+                "accuracy": float((pred == y_test).double().mean()), "n_test": n,
+                **class_shares(pred, classes)}
 
     majority = index[train["label"].value_counts().idxmax()]
     rows = [row("majority", 0, -1, torch.full((n,), majority))]
     scores, prior = zero_shot_scores(lm, vocab, texts, classes, templates)
     rows += [row("lm-zero-shot", 0, -1, scores.argmax(1)),
              row("lm-zero-shot-calibrated", 0, -1, (scores - prior).argmax(1))]
+    if vectors is not None and sorted(classes) == sorted(LABEL_WORDS):
+        order = ("negative", "positive")
+        lean = label_word_scores(vectors, texts, classes=order)
+        threshold = float(label_word_scores(vectors, list(train["text"]), classes=order).median())
+        to_index = torch.tensor([index[c] for c in order])
+        rows += [row("glove-similarity", 0, -1, to_index[(lean > 0).long()]),
+                 row("glove-similarity-calibrated", 0, -1, to_index[(lean > threshold).long()])]
     test_feats = encode_features(lm.encoder, vocab, texts)
     for seed in seeds:
         for k in ks:
