@@ -83,6 +83,37 @@ def test_predict_and_evaluate(fast, fast_lm, small_csv, tmp_path, capsys):
     assert result["n"] == 30 and 0.0 <= result["accuracy"] <= 1.0
 
 
+def test_evaluate_uses_the_max_len_the_model_was_trained_and_tested_with(
+        fast, fast_lm, small_csv, tmp_path, capsys):
+    """Round 1's evaluate tokenized with max_len 128 while finetune trained and reported its
+    test accuracy at 96; now max_len is saved and evaluate reproduces the reported number."""
+    out = tmp_path / "clf"
+    assert main(["finetune", "--data", str(small_csv), "--pretrained", str(fast_lm),
+                 "--strategy", "full", "--epochs", "2", "--max-len", "3", "--out",
+                 str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["max_len"] == 3 and metrics["truncated"]["test"] == 30
+    assert load_model(out)[2]["meta"]["max_len"] == 3
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(out), "--data", str(small_csv)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["accuracy"] == metrics["test_accuracy"]
+
+
+def test_predict_honours_device_and_accumulate_needs_a_divisible_batch(
+        fast, fast_lm, small_csv, tmp_path, capsys):
+    out = tmp_path / "clf"
+    assert main(["finetune", "--data", str(small_csv), "--pretrained", str(fast_lm),
+                 "--strategy", "full", "--epochs", "1", "--batch-size", "32", "--accumulate",
+                 "4", "--out", str(out)]) == 0
+    assert main(["predict", "--model", str(out), "--device", "cuda", "good"]) == 2
+    assert "CUDA" in capsys.readouterr().err
+    assert main(["finetune", "--data", str(small_csv), "--pretrained", str(fast_lm),
+                 "--strategy", "full", "--batch-size", "30", "--accumulate", "4", "--out",
+                 str(tmp_path / "bad")]) == 2
+    assert "does not split into 4" in capsys.readouterr().err
+
+
 def test_bad_input_gives_one_clear_error_and_exit_2(fast, tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("review,stars\nnice,5\n")

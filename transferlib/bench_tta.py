@@ -67,7 +67,8 @@ def _train_arm(arm: Arm, pretrained: str, train: pd.DataFrame, valid: pd.DataFra
     steps = tokens = 0
     clock = 0.0
     for epoch in range(epochs):
-        data.batch_sampler.set_epoch(epoch) if arm.levers else None
+        if arm.levers:
+            data.batch_sampler.set_epoch(epoch)  # bucketing reshuffles per epoch, seeded
         model.train()
         start = time.perf_counter()
         for batch in data:
@@ -139,3 +140,63 @@ def plot_curves(curves: pd.DataFrame, path) -> None:
     ax.set_ylabel("valid accuracy")
     ax.legend()
     fig.savefig(path, dpi=110, format="png")
+
+
+def repaid_after(table: pd.DataFrame, pretrain_seconds: float, threshold: str) -> float | None:
+    """Fine-tuning runs after which the one-time pretraining is repaid at ``threshold``:
+    pretraining seconds / seconds that transfer saves against the naive loop per run."""
+    rows = table[table["threshold"] == threshold].set_index("arm")
+    naive, transfer = rows.loc["naive", "seconds"], rows.loc["transfer", "seconds"]
+    if pd.isna(naive) or pd.isna(transfer) or naive <= transfer:
+        return None
+    return float(pretrain_seconds / (naive - transfer))
+
+
+def cmd_tta(args) -> int:
+    """``python -m transferlib bench-tta``: the time-to-accuracy table, curves and plot."""
+    import json
+    from pathlib import Path
+
+    from .checkpoint import read_config
+    from .config import fast_mode, machine_info, source_model_dir
+
+    fast = args.fast or fast_mode()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out or ("results/bench-fast" if fast else "results/bench"))
+    out.mkdir(parents=True, exist_ok=True)
+    pretrained = str(args.model or source_model_dir())
+    start = time.perf_counter()
+    curves, table = time_to_accuracy(pretrained, epochs=1 if fast else args.epochs,
+                                     eval_every=5 if fast else args.eval_every, seed=args.seed,
+                                     max_train=300 if fast else None, device=args.device)
+    meta = read_config(pretrained).get("meta", {})
+    pretrain_s = float(meta.get("seconds", float("nan")))
+    repay = {t: repaid_after(table, pretrain_s, t) for t in table["threshold"].unique()}
+    curves.to_csv(out / "tta_curves.csv", index=False)
+    table.to_csv(out / "tta.csv", index=False)
+    plot_curves(curves, out / "tta.png")
+    info = {"command": args.command_line, "fast": fast, "machine": machine_info(),
+            "pretrained": pretrained, "pretrain_seconds": pretrain_s,
+            "pretraining_repaid_after_runs": repay, "seconds": time.perf_counter() - start,
+            "arms": [a.__dict__ for a in ARMS]}
+    (out / "tta.json").write_text(json.dumps(info, indent=2, default=str), "utf-8")
+    print(table.to_string(index=False))
+    print(f"pretraining ({pretrain_s:.0f} s once) is repaid after {repay} fine-tuning runs")
+    print(f"wrote {out}/tta.csv, tta_curves.csv, tta.png, tta.json")
+    return 0
+
+
+def add_parser(sub) -> None:
+    """Register ``bench-tta`` on the CLI's subparsers."""
+    b = sub.add_parser("bench-tta", help="time to accuracy: the naive loop vs transferlib's "
+                       "arms (table + curves + PNG + JSON)")
+    b.add_argument("--fast", action="store_true", help="CI-sized run (as TRANSFERLIB_FAST=1)")
+    b.add_argument("--out", help="output folder (default results/bench, fast: results/bench-fast)")
+    b.add_argument("--model", help="source LM folder (default: the shipped one)")
+    b.add_argument("--epochs", type=int, default=6)
+    b.add_argument("--eval-every", type=int, default=40, help="optimizer steps between evals")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--device", default="auto")
+    b.add_argument("--threads", type=int, help="torch intra-op threads")
+    b.set_defaults(func=cmd_tta)

@@ -335,9 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     from . import experiments
 
     experiments.add_parser(sub)
-    from . import bench
+    from . import bench, bench_tta
 
     bench.add_parser(sub)
+    bench_tta.add_parser(sub)
     return parser
 
 

@@ -372,12 +372,28 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     if args.lm_epochs:
         sizes["lm_epochs"] = args.lm_epochs
     ctx = Context(Path(args.pretrained or source_model_dir()), sizes, args.device,
-                  not args.no_amp, keep_models={args.strategy})
+                  not args.no_amp,  # "best": keep every classifier (~10 MB each) for domains
+                  keep_models=set(PRESETS) if args.strategy == "best" else {args.strategy})
     command = args.command_line
+    strategy = args.strategy
     for name in EXPERIMENTS if args.which == "all" else (args.which,):
-        run_experiment(name, out, seeds, fast, strategy=args.strategy,
+        if strategy == "best" and name in ("lowres", "domains"):
+            strategy = best_strategy(out / "ablation.csv")
+            print(f"best transfer strategy by mean valid accuracy: {strategy}")
+        run_experiment(name, out, seeds, fast, strategy=strategy,
                        strategies=args.strategies, ctx=ctx, command=command)
     return 0
+
+
+def best_strategy(ablation_csv: Path) -> str:
+    """The transfer strategy (not scratch, not the v1 row) with the highest mean valid
+    accuracy in an ablation summary: chosen on valid, never on test (notebook 06)."""
+    if not ablation_csv.is_file():
+        raise DataError(f"--strategy best needs an ablation summary; {ablation_csv} is missing "
+                        "(run the ablation first, or `experiments all`)")
+    summary = pd.read_csv(ablation_csv)
+    transfer = summary[summary["strategy"].isin([s for s in PRESETS if PRESETS[s].pretrained])]
+    return str(transfer.loc[transfer["valid_accuracy"].idxmax(), "strategy"])
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -389,8 +405,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", help="default: 0 1 2 (fast: 0)")
     p.add_argument("--out", help="output folder (default: results/, fast: results/fast/)")
     p.add_argument("--pretrained", help="source LM folder (default: the shipped one)")
-    p.add_argument("--strategy", default="ulmfit", choices=transfer,
-                   help="the transfer strategy of lowres and domains")
+    p.add_argument("--strategy", default="best", choices=["best", *transfer],
+                   help="the transfer strategy of lowres and domains (best: the ablation's "
+                        "best by mean valid accuracy)")
     p.add_argument("--strategies", nargs="+", choices=list(PRESETS),
                    help="ablation: only these presets (default: all)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")

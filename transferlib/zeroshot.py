@@ -50,12 +50,16 @@ TEMPLATES: tuple[tuple[str, dict[str, str]], ...] = (
 
 
 def usable_templates(
-    vocab: Vocab, templates: Sequence[tuple[str, dict[str, str]]] = TEMPLATES
+    vocab: Vocab, templates: Sequence[tuple[str, dict[str, str]]] = TEMPLATES,
+    n_output: int | None = None,
 ) -> list[tuple[str, dict[str, str]]]:
-    """The templates whose every phrase is in ``vocab`` (an ``<unk>`` label word would make
-    both classes' phrases look alike); raises ``DataError`` when none is left (notebook 09)."""
+    """The templates whose every phrase is in ``vocab`` and, with ``n_output``, among the
+    words the LM's softmax predicts (an ``<unk>`` label word would make both classes'
+    phrases look alike); raises ``DataError`` when none is left (notebook 09)."""
+    limit = len(vocab) if n_output is None else n_output
     kept = [(t, words) for t, words in templates
-            if all(tok in vocab for w in words.values() for tok in tokenize(t.format(w)))]
+            if all(vocab.stoi.get(tok, limit) < limit
+                   for w in words.values() for tok in tokenize(t.format(w)))]
     if not kept:
         raise DataError(f"none of the label-phrase templates {[t for t, _ in templates]} is "
                         "fully in the language model's vocabulary")
@@ -150,7 +154,7 @@ def zero_shot_scores(
     label phrase after each text, and the same phrase's log-probability after no text
     (notebook 09). Predict with ``scores.argmax(1)``, calibrated with
     ``(scores - prior).argmax(1)``."""
-    kept = usable_templates(vocab, templates)
+    kept = usable_templates(vocab, templates, lm.cfg.n_output)
     for template, words in kept:
         if missing := [c for c in classes if c not in words]:
             raise DataError(f"template {template!r} has no label word for classes {missing}")

@@ -1,0 +1,144 @@
+"""Deploying a fine-tuned classifier: ONNX export, ONNX Runtime, and its int8 quantization.
+
+Taught in notebook 07. ``export_classifier`` writes the model with ``torch.onnx.export``
+with a dynamic batch and sequence length, so one file
+serves any batch of right-padded reviews with their lengths; ``check_export`` runs it in ONNX
+Runtime beside PyTorch on real batches (same predictions, logits within a tolerance).
+``quantize_int8`` applies ONNX Runtime's dynamic int8 quantization (weights int8, activations
+quantized on the fly). ``compare_runtimes`` measures latency at batch 1 and 64, file size and
+test accuracy of PyTorch fp32 eager, ONNX Runtime fp32 and ONNX Runtime int8.
+Needs ``onnx``, ``onnxscript`` and ``onnxruntime`` (pinned in requirements.txt).
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .batching import TextClassificationDataset, make_loader
+from .errors import ArgumentError
+from .model import Classifier
+from .text import Vocab
+
+
+def export_classifier(model: Classifier, path: str | Path) -> Path:
+    """Export ``model`` (eval mode, CPU, fp32) to ONNX with inputs ``ids [B, T]`` (int64,
+    right-padded) and ``lengths [B]`` and output ``logits [B, C]``; B and T are dynamic."""
+    path = Path(path)
+    model = copy.deepcopy(model).cpu().float().eval()
+    ids = torch.tensor([[5, 6, 7, 8, 9], [5, 6, 7, 0, 0], [5, 0, 0, 0, 0]])
+    lengths = torch.tensor([5, 3, 1])
+    # the TorchScript-based exporter: the torch.export-based one (dynamo=True) exports an
+    # LSTM too, but a second export in the same process fixes the sequence length to the
+    # sample's (torch 2.13), and it takes ~20 s against ~1 s
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        torch.onnx.export(model, (ids, lengths), str(path), input_names=["ids", "lengths"],
+                          output_names=["logits"], dynamo=False, opset_version=17,
+                          dynamic_axes={"ids": {0: "batch", 1: "time"}, "lengths": {0: "batch"},
+                                        "logits": {0: "batch"}})
+    return path
+
+
+def session(path: str | Path, threads: int | None = None):
+    """An ONNX Runtime CPU session for ``path`` (intra-op threads: torch's count by default)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_session(sess, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Logits of an ONNX Runtime session for one padded batch."""
+    return torch.from_numpy(sess.run(None, {"ids": ids.numpy(), "lengths": lengths.numpy()})[0])
+
+
+def quantize_int8(path: str | Path, out: str | Path) -> Path:
+    """ONNX Runtime dynamic int8 quantization of an exported model (weights int8)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(path), str(out), weight_type=QuantType.QInt8)
+    return Path(out)
+
+
+def _batches(vocab: Vocab, texts: list[str], batch_size: int, max_len: int,
+             labels: list[str] | None = None, classes: list[str] | None = None) -> list:
+    """Padded ``(ids, lengths, labels)`` batches (the loader groups texts by length)."""
+    labels, classes = labels or ["x"] * len(texts), classes or ["x"]
+    ds = TextClassificationDataset(texts, labels, vocab, classes, max_len)
+    return list(make_loader(ds, batch_size, shuffle=False))
+
+
+def check_export(model: Classifier, sess, vocab: Vocab, texts: list[str], max_len: int = 96,
+                 atol: float = 1e-4) -> dict:
+    """ONNX Runtime vs PyTorch on ``texts`` (batches of 64, variable lengths, padding): the
+    largest logit difference and whether every prediction agrees."""
+    diffs, agree, n = [], 0, 0
+    model = model.cpu().float().eval()
+    with torch.no_grad():
+        for ids, lengths, _ in _batches(vocab, texts, 64, max_len):
+            ref, got = model(ids, lengths), run_session(sess, ids, lengths)
+            diffs.append(float((ref - got).abs().max()))
+            agree += int((ref.argmax(1) == got.argmax(1)).sum())
+            n += len(ids)
+    worst = max(diffs)
+    return {"max_abs_logit_diff": worst, "same_predictions": agree == n, "n": n,
+            "within_tolerance": worst <= atol, "atol": atol}
+
+
+def _median_ms(fn, batch, repeats: int) -> float:
+    fn(*batch)  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn(*batch)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def compare_runtimes(model: Classifier, vocab: Vocab, classes: list[str], test: pd.DataFrame,
+                     workdir: str | Path, max_len: int = 96, repeats: int = 20) -> pd.DataFrame:
+    """PyTorch fp32 eager vs ONNX Runtime fp32 vs ONNX Runtime int8: latency (median ms) at
+    batch 1 and 64, file size, test accuracy; ratios against PyTorch fp32."""
+    if len(test) < 64:
+        raise ArgumentError("compare_runtimes needs at least 64 test rows")
+    from .checkpoint import save_model
+
+    workdir = Path(workdir)
+    model = model.cpu().float().eval()
+    fp32 = export_classifier(model, workdir / "classifier.onnx")
+    int8 = quantize_int8(fp32, workdir / "classifier.int8.onnx")
+    torch_dir = save_model(workdir / "torch", model, vocab, classes)
+    texts = list(test["text"])
+    one, sixty_four = (_batches(vocab, texts, b, max_len)[0][:2] for b in (1, 64))
+    all_batches = _batches(vocab, texts, 64, max_len, list(test["label"]), classes)
+
+    def torch_run(ids, lengths):
+        with torch.no_grad():
+            return model(ids, lengths)
+
+    runners = {"pytorch fp32 eager": (torch_run, (torch_dir / "model.safetensors").stat().st_size)}
+    for name, path in (("onnxruntime fp32", fp32), ("onnxruntime int8", int8)):
+        sess = session(path)
+        runners[name] = (lambda ids, lengths, s=sess: run_session(s, ids, lengths),
+                         path.stat().st_size)
+    rows = []
+    for name, (fn, size) in runners.items():
+        right = sum(int((fn(ids, lengths).argmax(1) == y).sum()) for ids, lengths, y in all_batches)
+        rows.append({"runtime": name, "latency_ms_batch1": _median_ms(fn, one, repeats),
+                     "latency_ms_batch64": _median_ms(fn, sixty_four, repeats),
+                     "size_bytes": size, "test_accuracy": right / len(test)})
+    frame = pd.DataFrame(rows)
+    base = frame.iloc[0]
+    for b in ("batch1", "batch64"):
+        frame[f"speedup_{b}"] = base[f"latency_ms_{b}"] / frame[f"latency_ms_{b}"]
+    frame["size_ratio"] = frame["size_bytes"] / base["size_bytes"]
+    frame["acc_delta"] = frame["test_accuracy"] - base["test_accuracy"]
+    return frame
