@@ -175,3 +175,25 @@ def test_cli_registers_experiments():
     assert args.func is cmd_experiments and args.seeds == [0, 1] and args.fast
     with pytest.raises(SystemExit):
         build_parser().parse_args(["experiments", "lowres", "--strategy", "scratch"])
+
+
+def test_best_strategy_is_chosen_on_valid_never_scratch_or_v1(tmp_path: Path):
+    from transferlib.experiments import best_strategy
+
+    path = tmp_path / "ablation.csv"
+    pd.DataFrame({"strategy": ["scratch", "full", "ulmfit", "full-v1"],
+                  "valid_accuracy": [0.9, 0.7, 0.8, 0.95],
+                  "test_accuracy_mean": [0.5, 0.9, 0.6, 0.99]}).to_csv(path, index=False)
+    assert best_strategy(path) == "ulmfit"
+    with pytest.raises(DataError, match="ablation summary"):
+        best_strategy(tmp_path / "missing.csv")
+
+
+def test_markdown_tables_quote_the_csvs(ctx: Context, tmp_path: Path):
+    from transferlib.experiments_report import markdown_tables
+
+    run_experiment("ablation", tmp_path, [0], ctx=ctx, strategies=["scratch", "full"])
+    text = markdown_tables(tmp_path)
+    summary = pd.read_csv(tmp_path / "ablation.csv")
+    first = summary.iloc[0]
+    assert f"| {first['strategy']} | v2 | {100 * first['test_accuracy_mean']:.1f} %" in text

@@ -75,3 +75,75 @@ def write_outputs(out: Path, name: str, runs: pd.DataFrame, summary: pd.DataFram
     plot_summary(name, summary, paths["png"])
     paths["json"].write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
     return paths
+
+
+def _pct(mean: float, std: float | None = None) -> str:
+    if pd.isna(mean):
+        return "–"
+    return f"{100 * mean:.1f} ± {100 * std:.1f} %" if std is not None and not pd.isna(std) \
+        else f"{100 * mean:.1f} %"
+
+
+def _ablation_md(ablation: pd.DataFrame) -> list[str]:
+    out = ["| strategy | source | test accuracy (mean ± std) | valid | top-class share | "
+           "s / epoch |\n| --- | --- | --- | --- | --- | --- |"]
+    for r in ablation.itertuples():
+        share = getattr(r, "test_top_share", float("nan"))
+        out.append(f"| {r.strategy} | {getattr(r, 'source', 'v1')} | "
+                   f"{_pct(r.test_accuracy_mean, r.test_accuracy_std)} | "
+                   f"{_pct(r.valid_accuracy)} | {'–' if pd.isna(share) else f'{share:.2f}'} | "
+                   f"{r.seconds_per_epoch:.1f} |")
+    return out
+
+
+def _lowres_md(lowres: pd.DataFrame) -> list[str]:
+    counts = sorted(lowres["n_labels"].unique())
+    out = ["| labels | " + " | ".join(f"{n:,}" for n in counts) + " |\n| --- |"
+           + " --- |" * len(counts)]
+    for name, part in lowres.groupby("strategy", sort=False):
+        cells = part.set_index("n_labels")
+        out.append(f"| {name} | " + " | ".join(
+            _pct(cells.loc[n, "test_accuracy_mean"], cells.loc[n, "test_accuracy_std"])
+            if n in cells.index else "–" for n in counts) + " |")
+    return out
+
+
+def _domains_md(domains: pd.DataFrame) -> list[str]:
+    ks = sorted(domains.loc[domains["k"] > 0, "k"].unique())
+    out = ["| domain | RT model as is | adapted, k = " + " / ".join(str(k) for k in ks)
+           + " | scratch on k |\n| --- | --- | --- | --- |"]
+    for domain, part in domains.groupby("domain", sort=False):
+        get = part.set_index(["method", "k"])["accuracy_mean"]
+        out.append(f"| {domain} | {_pct(get[('rt-as-is', 0)])} | "
+                   + " / ".join(f"{100 * get[('rt-adapted', k)]:.1f}" for k in ks) + " % | "
+                   + " / ".join(f"{100 * get[('scratch', k)]:.1f}" for k in ks) + " % |")
+    return out
+
+
+def _zeroshot_md(zs: pd.DataFrame) -> list[str]:
+    shares = [c for c in zs.columns if c.startswith("pred_share_")]
+    out = ["| method | k per class | test accuracy | " + " | ".join(
+        c.replace("pred_share_", "predicted ") for c in shares) + " |\n| --- | --- | --- |"
+        + " --- |" * len(shares)]
+    for r in zs.itertuples():
+        out.append(f"| {r.method} | {r.k} | {_pct(r.accuracy_mean, r.accuracy_std)} | "
+                   + " | ".join(f"{getattr(r, c):.2f}" for c in shares) + " |")
+    return out
+
+
+def markdown_tables(results: Path) -> str:
+    """The README's result tables, printed from the committed CSVs (so the README quotes the
+    files, never a hand copy): ``python -m transferlib.experiments_report results``."""
+    out = []
+    for name, fmt in (("ablation", _ablation_md), ("lowres", _lowres_md),
+                      ("domains", _domains_md), ("zeroshot", _zeroshot_md)):
+        path = Path(results) / f"{name}.csv"
+        if path.is_file():
+            out += [f"\n{name} ({path}):\n", *fmt(pd.read_csv(path))]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(markdown_tables(Path(sys.argv[1] if len(sys.argv) > 1 else "results")))
