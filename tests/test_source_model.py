@@ -70,3 +70,14 @@ def test_v2_embedding_is_the_frozen_glove_vectors():
             # bf16 storage of fp16 GloVe: equal to ~3 significant digits
             torch.testing.assert_close(emb[vocab.stoi[word]], glove.get(word)[0],
                                        rtol=1e-2, atol=1e-2)
+
+
+def test_v2_datacard_quotes_its_metrics():
+    folder = source_model_dir()
+    card = (folder / "README.md").read_text("utf-8")
+    metrics = json.loads((folder / "metrics.json").read_text("utf-8"))
+    for value in (f"**{metrics['valid_perplexity']:.1f}**", f"**{metrics['test_perplexity']:.1f}**",
+                  f"{metrics['parameters']:,}", f"{metrics['trainable_parameters']:,}",
+                  f"{metrics['vocab_size']:,} tokens", f"{metrics['seconds']:,.0f} s",
+                  f"{metrics['train_tokens']:,} training tokens"):
+        assert value in card, value
