@@ -142,3 +142,50 @@ def compare_runtimes(model: Classifier, vocab: Vocab, classes: list[str], test: 
     frame["size_ratio"] = frame["size_bytes"] / base["size_bytes"]
     frame["acc_delta"] = frame["test_accuracy"] - base["test_accuracy"]
     return frame
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m transferlib.export_onnx --model DIR [--out results/bench]``: export a saved
+    classifier, check ONNX Runtime against PyTorch on the RT test split, write onnx.csv/.json."""
+    import argparse
+    import json
+    import sys
+    import tempfile
+
+    from . import datasets
+    from .checkpoint import load_model
+    from .config import machine_info
+    from .errors import TransferlibError
+
+    parser = argparse.ArgumentParser(prog="python -m transferlib.export_onnx")
+    parser.add_argument("--model", required=True, help="a classifier folder (finetune --out)")
+    parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser.add_argument("--repeats", type=int, default=30)
+    args = parser.parse_args(argv)
+    try:
+        model, vocab, config = load_model(args.model)
+        if not isinstance(model, Classifier):
+            raise ArgumentError(f"{args.model} holds a language model, not a classifier")
+        max_len = int(config.get("meta", {}).get("max_len", 96))
+        test = datasets.load_rotten_tomatoes("test")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = export_classifier(model, Path(tmp) / "classifier.onnx")
+            check = check_export(model, session(path), vocab, list(test["text"]), max_len)
+            frame = compare_runtimes(model, vocab, config["classes"], test, tmp, max_len,
+                                     args.repeats)
+    except TransferlibError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.out / "onnx.csv", index=False)
+    info = {"command": " ".join(["python -m transferlib.export_onnx", *(argv or sys.argv[1:])]),
+            "model": str(args.model), "check": check, "machine": machine_info(),
+            "threads": torch.get_num_threads(), "max_len": max_len, "n_test": len(test)}
+    (args.out / "onnx.json").write_text(json.dumps(info, indent=2), "utf-8")
+    print(json.dumps(check))
+    print(frame.to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
