@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--data", required=True, help="CSV with a text and a label column")
     f.add_argument("--out", required=True, help="model folder to write (+ metrics.json)")
     f.add_argument("--pretrained", help="source model folder (default: the shipped one)")
-    f.add_argument("--strategy", default="ulmfit", choices=list(PRESETS),
+    f.add_argument("--strategy", default="full", choices=list(PRESETS),
                    help="; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
     f.add_argument("--regularizer", choices=REGULARIZERS, help="override the strategy's R(w)")
     f.add_argument("--lam", type=float, help="λ for the regularizer")
