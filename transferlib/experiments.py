@@ -186,10 +186,18 @@ def summarize(runs: pd.DataFrame, by: list[str], value: str = "test_accuracy") -
 def run_ablation(ctx: Context, seeds: Sequence[int], strategies: Sequence[str] = tuple(PRESETS)
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every preset on the Rotten Tomatoes splits → ``(runs, summary)`` (notebook 06)."""
-    rows = [{"strategy": name, "seed": seed,
-             **{k: v for k, v in ctx.finetune(name, ctx.pool, seed).items() if k != "result"}}
-            for name in strategies for seed in seeds]
+    rows = []
+    for seed in seeds:  # seed-major: an interrupted run still has every strategy of seed 0
+        for name in strategies:
+            run = {k: v for k, v in ctx.finetune(name, ctx.pool, seed).items() if k != "result"}
+            rows.append({"strategy": name, "seed": seed, **run})
+            print(f"ablation {name} seed {seed}: test {run['test_accuracy']:.4f} valid "
+                  f"{run['valid_accuracy']:.4f} ({run['seconds_per_epoch']:.0f} s/epoch)",
+                  flush=True)
     runs = pd.DataFrame(rows)
+    order = {name: i for i, name in enumerate(strategies)}
+    runs = runs.sort_values(["strategy", "seed"], key=lambda c: c.map(order) if c.name ==
+                            "strategy" else c, kind="stable").reset_index(drop=True)
     summary = summarize(runs, ["strategy"]).merge(
         runs.groupby("strategy", sort=False)[["valid_accuracy", "seconds_per_epoch",
                                               "trainable_params", "lm_seconds",
