@@ -30,6 +30,58 @@ def test_fast_mode_widget_shrinks_every_size():
     assert fast["max_train"] is not None and full["max_train"] is None
 
 
+def test_check_test_floor(capsys):
+    test = load_rotten_tomatoes("test")
+    floor = float((test["label"] == "positive").mean())  # positive is the training majority
+    assert exercises.check_test_floor(round(floor, 3)) is True
+    assert "Right" in capsys.readouterr().out
+    train_share = float((load_rotten_tomatoes("train")["label"] == "positive").mean())
+    assert exercises.check_test_floor(train_share) is False
+    assert "training split" in capsys.readouterr().out
+    assert exercises.check_test_floor(1 - floor) is False
+    assert "minority" in capsys.readouterr().out
+    assert exercises.check_test_floor(floor * 100) is False
+    assert exercises.check_test_floor(...) is None
+    assert "Not answered yet" in capsys.readouterr().out
+
+
+def test_check_last_state(capsys):
+    assert exercises.check_last_state(
+        lambda out, lengths: out[torch.arange(out.shape[0]), lengths - 1]) is True
+    assert exercises.check_last_state(lambda out, lengths: out[:, -1]) is False
+    assert "last *column*" in capsys.readouterr().out
+    assert exercises.check_last_state(
+        lambda out, lengths: out[torch.arange(out.shape[0]), lengths.clamp(max=6)]) is False
+    assert "off by one" in capsys.readouterr().out
+    assert exercises.check_last_state(lambda out, lengths: ...) is None
+    assert "Not answered yet" in capsys.readouterr().out
+    assert exercises.check_last_state(lambda out, lengths: undefined) is False  # noqa: F821
+
+
+def test_check_temperature_measures_the_entropy(tiny_lm, rt_vocab, capsys, monkeypatch):
+    h = generate.sample_text(tiny_lm, rt_vocab, "the president said that", n_words=25,
+                             temperature=1.0, seed=0).mean_entropy
+    monkeypatch.setattr(exercises, "ENTROPY_BAND", (h - 0.01, h + 0.01))
+    assert exercises.check_temperature(1.0, tiny_lm, rt_vocab) is True
+    monkeypatch.setattr(exercises, "ENTROPY_BAND", (h + 1, h + 2))
+    assert exercises.check_temperature(1.0, tiny_lm, rt_vocab) is False
+    assert "raise the temperature" in capsys.readouterr().out
+    monkeypatch.setattr(exercises, "ENTROPY_BAND", (h - 2, h - 1))
+    assert exercises.check_temperature(1.0, tiny_lm, rt_vocab) is False
+    assert "lower the temperature" in capsys.readouterr().out
+    assert exercises.check_temperature(-1, tiny_lm, rt_vocab) is False
+
+
+def test_check_anchor_lambda(small_settings, capsys):
+    free = objective.retrain_with_lambda(0.0, "none", small_settings)["drift"]
+    below = [lam for lam in objective.LAMBDAS
+             if objective.retrain_with_lambda(lam, "l2sp", small_settings)["drift"] < free / 2]
+    assert below, "the smallest setting should still halve the drift at λ = 1"
+    assert exercises.check_anchor_lambda(min(below), small_settings) is True
+    assert exercises.check_anchor_lambda(max(objective.LAMBDAS) * 10, small_settings) is False
+    assert exercises.check_anchor_lambda("big", small_settings) is False
+
+
 def test_check_positive_share(capsys):
     share = float((load_rotten_tomatoes("train")["label"] == "positive").mean())
     assert exercises.check_positive_share(round(share, 2)) is True
@@ -305,5 +357,7 @@ def test_check_perplexity(capsys):
 
 
 def test_every_checker_is_registered():
+    assert exercises.CHECKERS["00"] is exercises.check_test_floor
+    assert exercises.CHECKERS["03"] is exercises.check_last_state
     assert {"00", "01", "02", "03", "04"} <= set(exercises.CHECKERS)
     assert all(callable(f) for f in exercises.CHECKERS.values())

@@ -186,5 +186,51 @@ def test_confusion_checker_names_swapped_precision_and_recall(capsys):
 
 
 def test_new_checkers_are_registered_by_notebook():
-    assert exercises.CHECKERS["05"] is exercises.check_confusion
+    assert exercises.CHECKERS["05"] is exercises.check_threshold
+    assert exercises.CHECKERS["06"] is exercises.check_embedding_rate
+    assert exercises.CHECKERS["07"] is exercises.check_fastest_lever
     assert exercises.CHECKERS["09"] is exercises.check_calibration
+    assert sorted(exercises.CHECKERS) == [f"{i:02d}" for i in range(10)]
+
+
+@pytest.mark.parametrize("name", sorted(exercises.CHECKERS))
+def test_every_checker_says_not_answered_yet_on_a_placeholder(name, capsys):
+    checker = exercises.CHECKERS[name]
+    for placeholder in (..., None, {"x": ...}):
+        assert checker(placeholder) is None
+        assert "Not answered yet" in capsys.readouterr().out
+
+
+def test_check_threshold_measures_the_share_of_positive_answers(capsys):
+    p, labels = [0.2, 0.7, 0.6, 0.9], ["negative", "positive", "negative", "positive"]
+    assert exercises.check_threshold(0.5, p, labels) is False
+    assert "raise the threshold" in capsys.readouterr().out
+    assert exercises.check_threshold(0.95, p, labels) is False
+    assert "lower the threshold" in capsys.readouterr().out
+    assert exercises.check_threshold(0.65, p, labels) is True
+    assert "accuracy 1.000 vs 0.750 at 0.5" in capsys.readouterr().out
+
+
+def test_check_embedding_rate_accepts_only_the_embedding_field(capsys):
+    from transferlib.strategies import get_strategy
+
+    assert exercises.check_embedding_rate(get_strategy("gradual")) is True
+    assert exercises.check_embedding_rate(get_strategy("gradual", embedding_lr=0.0)) is False
+    assert "change one field" in capsys.readouterr().out
+    assert exercises.check_embedding_rate(
+        get_strategy("gradual", embedding_lr=0.0, gradual_unfreeze=False)) is False
+    assert "gradual_unfreeze" in capsys.readouterr().out
+    assert exercises.check_embedding_rate(get_strategy("gradual", embedding_lr=0.01)) is False
+    assert exercises.check_embedding_rate("embedding_lr") is False
+
+
+def test_check_fastest_lever_reads_the_learners_table(capsys):
+    import pandas as pd
+
+    table = pd.DataFrame({"row": ["baseline", "a", "b", "c"], "speedup": [1.0, 1.05, 1.6, 0.8]})
+    assert exercises.check_fastest_lever("b", table) is True
+    assert "above the 1.1× noise bar" in capsys.readouterr().out
+    assert exercises.check_fastest_lever("a", table) is False
+    assert exercises.check_fastest_lever("z", table) is False
+    assert exercises.check_fastest_lever("b", table.head(3)) is False
+    assert "at least three" in capsys.readouterr().out

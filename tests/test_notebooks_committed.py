@@ -4,6 +4,7 @@ order, no errors, PNG plots, a widget, a checked exercise and a summary in every
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,27 @@ def test_each_notebook_has_goals_a_widget_a_checked_exercise_and_a_summary(path)
     assert "ipywidgets" in code
     assert "from transferlib.exercises import" in code and "check_" in code
     assert "## Summary" in markdown
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_exercise_starts_unsolved_and_the_hidden_solution_is_checked(path):
+    cells = _cells(path)
+    checks = [i for i, c in enumerate(cells) if c["cell_type"] == "code"
+              and re.search(r"from transferlib\.exercises import .*\bcheck_", _source(c))]
+    assert checks, "an exercise cell imports its checker"
+    first = cells[checks[0]]
+    assert "..." in _source(first) or "None" in _source(first), "the exercise starts unsolved"
+    assert "source_hidden" not in first["metadata"].get("jupyter", {})
+    text = "".join("".join(o.get("text", "")) for o in first["outputs"])
+    assert "Not answered yet" in text, "the unsolved cell says so instead of failing"
+    hidden = [c for c in cells[checks[0] + 1:] if c["cell_type"] == "code"
+              and c["metadata"].get("jupyter", {}).get("source_hidden")]
+    assert hidden and "check_" in _source(hidden[0]), "a collapsed worked solution follows"
+    solved = "".join("".join(o.get("text", "")) for o in hidden[0]["outputs"])
+    assert "Right" in solved, "the worked solution passes its checker"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_full_mode_time_is_stated_at_the_top(path):
+    top = _source(_cells(path)[0])
+    assert "full mode" in top.lower() and ("min" in top or " s " in top or " s)" in top)

@@ -34,6 +34,7 @@ from .pipeline import finetune_classifier
 from .regularizers import weight_drift
 from .strategies import REGULARIZERS, get_strategy
 from .transfer import build_target_vocab, transfer_encoder
+from .vectors import load_word_vectors
 
 LAMBDAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
@@ -140,7 +141,7 @@ def _initial_encoder(model_dir: str, n_train: int, n_valid: int, seed: int):
     train, _ = _splits(n_train, n_valid, seed)
     vocab = build_target_vocab(source_vocab, list(train["text"]), min_freq=2)
     lm = LanguageModel(ModelConfig(**{**source.cfg.to_dict(), "vocab_size": len(vocab)}))
-    transfer_encoder(lm, source, source_vocab, vocab)
+    transfer_encoder(lm, source, source_vocab, vocab, load_word_vectors())  # as the pipeline
     w0 = {n: p.detach().clone() for n, p in lm.named_parameters() if n.startswith("encoder.")}
     return w0, vocab
 
@@ -199,7 +200,7 @@ def retrain_with_lambda(lam: float, regularizer: str = "l2sp",
 def _scratch(settings: RetrainSettings) -> float:
     source_cfg = load_model(settings.model_dir)[0].cfg
     train, valid = _splits(settings.n_train, settings.n_valid, settings.seed)
-    sizes = {k: getattr(source_cfg, k) for k in ("emb_dim", "hidden_dim", "num_layers")}
+    sizes = {k: getattr(source_cfg, k) for k in ("emb_dim", "hidden_dim", "num_layers", "out_dim")}
     result = finetune_classifier(
         train, valid, None, get_strategy("scratch"), epochs=settings.epochs, lr=settings.lr,
         batch_size=settings.batch_size, max_len=settings.max_len, seed=settings.seed,

@@ -137,10 +137,12 @@ def rate_table(model: nn.Module, lr: float, discriminative: bool = True) -> pd.D
                          "lr": [g["lr"] for g in groups]})
 
 
-def unfreezing_table(model: nn.Module, epochs: int) -> pd.DataFrame:
-    """Which layer groups train in each epoch under gradual unfreezing (notebook 06); leaves
-    every group trainable afterwards."""
-    start = gradual_unfreezing(model)
+def unfreezing_table(model: nn.Module, epochs: int, keep_embedding: bool = False
+                     ) -> pd.DataFrame:
+    """Which layer groups train in each epoch under gradual unfreezing (notebook 06), with the
+    embedding trainable throughout when ``keep_embedding`` (the presets' ``embedding_lr``);
+    leaves every group trainable afterwards."""
+    start = gradual_unfreezing(model, keep_embedding=keep_embedding)
     groups = layer_groups(model)
     names = ["embedding"] + [f"lstm {i}" for i in range(len(groups) - 2)] + ["head"]
     rows = []
@@ -182,7 +184,7 @@ def _sizes_of(model_dir: str) -> dict:
     from .checkpoint import read_config
 
     model = read_config(model_dir)["model"]
-    return {k: model[k] for k in ("emb_dim", "hidden_dim", "num_layers")}
+    return {k: model.get(k, 0) for k in ("emb_dim", "hidden_dim", "num_layers", "out_dim")}
 
 
 # -- notebook 07: the levers widget --------------------------------------------------------------
@@ -268,7 +270,8 @@ def accumulation_gap(k: int, batch_size: int = 4, seed: int = 0, n: int | None =
 def prototype_accuracy(lm, vocab: Vocab, train: pd.DataFrame, test: pd.DataFrame, k: int,
                        seeds: Sequence[int] = (0, 1, 2), test_features=None) -> pd.DataFrame:
     """Nearest-class-prototype accuracy with ``k`` labelled training reviews per class, one
-    row per seed (notebook 09's widget). Pass ``test_features`` to reuse encoded test texts."""
+    row per seed, with each class's share of the predictions (``share_<class>``; notebook 09's
+    widget). Pass ``test_features`` to reuse encoded test texts."""
     from .zeroshot import class_prototypes, encode_features, nearest_prototype, sample_per_class
 
     classes = sorted(train["label"].unique())
@@ -283,5 +286,7 @@ def prototype_accuracy(lm, vocab: Vocab, train: pd.DataFrame, test: pd.DataFrame
         protos = class_prototypes(encode_features(lm.encoder, vocab, list(support["text"])),
                                   labels, len(classes))
         pred = nearest_prototype(feats, protos)
-        rows.append({"k": k, "seed": seed, "accuracy": float((pred == y_test).double().mean())})
+        rows.append({"k": k, "seed": seed, "accuracy": float((pred == y_test).double().mean()),
+                     **{f"share_{c}": float((pred == i).double().mean())
+                        for i, c in enumerate(classes)}})
     return pd.DataFrame(rows)
