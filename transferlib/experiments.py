@@ -183,9 +183,10 @@ def summarize(runs: pd.DataFrame, by: list[str], value: str = "test_accuracy") -
                                "count": "n_seeds"})
 
 
-def run_ablation(ctx: Context, seeds: Sequence[int], strategies: Sequence[str] = tuple(PRESETS)
-                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every preset on the Rotten Tomatoes splits → ``(runs, summary)`` (notebook 06)."""
+def run_ablation(ctx: Context, seeds: Sequence[int], strategies: Sequence[str] = tuple(PRESETS),
+                 partial: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every preset on the Rotten Tomatoes splits → ``(runs, summary)`` (notebook 06); with
+    ``partial``, the runs so far are rewritten there after each run."""
     rows = []
     for seed in seeds:  # seed-major: an interrupted run still has every strategy of seed 0
         for name in strategies:
@@ -194,6 +195,8 @@ def run_ablation(ctx: Context, seeds: Sequence[int], strategies: Sequence[str] =
             print(f"ablation {name} seed {seed}: test {run['test_accuracy']:.4f} valid "
                   f"{run['valid_accuracy']:.4f} ({run['seconds_per_epoch']:.0f} s/epoch)",
                   flush=True)
+            if partial:
+                pd.DataFrame(rows).to_csv(partial, index=False)
     runs = pd.DataFrame(rows)
     order = {name: i for i, name in enumerate(strategies)}
     runs = runs.sort_values(["strategy", "seed"], key=lambda c: c.map(order) if c.name ==
@@ -341,7 +344,9 @@ def run_experiment(name: str, out: str | Path, seeds: Sequence[int], fast: bool 
                   "n_train_pool": len(ctx.pool), "n_valid": len(ctx.valid),
                   "n_test": len(ctx.test)}
     if name == "ablation":
-        runs, summary = run_ablation(ctx, seeds, strategies or tuple(PRESETS))
+        Path(out).mkdir(parents=True, exist_ok=True)
+        runs, summary = run_ablation(ctx, seeds, strategies or tuple(PRESETS),
+                                     partial=Path(out) / "ablation_runs.partial.csv")
     elif name == "lowres":
         runs, summary = run_lowres(ctx, seeds, strategy)
         meta["answer"] = transfer_vs_scratch(summary, strategy)
