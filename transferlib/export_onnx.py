@@ -22,6 +22,8 @@ import pandas as pd
 import torch
 
 from .batching import TextClassificationDataset, make_loader
+from .compression import model_bytes
+from .compression import quantize_int8 as quantize_dynamic_int8
 from .errors import ArgumentError
 from .model import Classifier
 from .text import Vocab
@@ -105,8 +107,10 @@ def _median_ms(fn, batch, repeats: int) -> float:
 
 def compare_runtimes(model: Classifier, vocab: Vocab, classes: list[str], test: pd.DataFrame,
                      workdir: str | Path, max_len: int = 96, repeats: int = 20) -> pd.DataFrame:
-    """PyTorch fp32 eager vs ONNX Runtime fp32 vs ONNX Runtime int8: latency (median ms) at
-    batch 1 and 64, file size, test accuracy; ratios against PyTorch fp32."""
+    """PyTorch fp32 eager vs PyTorch int8 dynamic quantization vs ONNX Runtime fp32 vs ONNX
+    Runtime int8: latency (median ms) at batch 1 and 64, size (files; the int8 PyTorch row:
+    its weights as stored, ``compression.model_bytes``), test accuracy; ratios against
+    PyTorch fp32 (notebook 07)."""
     if len(test) < 64:
         raise ArgumentError("compare_runtimes needs at least 64 test rows")
     from .checkpoint import save_model
@@ -124,7 +128,14 @@ def compare_runtimes(model: Classifier, vocab: Vocab, classes: list[str], test: 
         with torch.no_grad():
             return model(ids, lengths)
 
-    runners = {"pytorch fp32 eager": (torch_run, (torch_dir / "model.safetensors").stat().st_size)}
+    quantized, _ = quantize_dynamic_int8(model)
+
+    def torch_int8_run(ids, lengths):
+        with torch.no_grad():
+            return quantized(ids, lengths)
+
+    runners = {"pytorch fp32 eager": (torch_run, (torch_dir / "model.safetensors").stat().st_size),
+               "pytorch int8 dynamic": (torch_int8_run, model_bytes(quantized))}
     for name, path in (("onnxruntime fp32", fp32), ("onnxruntime int8", int8)):
         sess = session(path)
         runners[name] = (lambda ids, lengths, s=sess: run_session(s, ids, lengths),
