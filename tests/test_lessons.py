@@ -63,3 +63,17 @@ def test_vocabulary_diagnosis_counts_tokens(word_vocab):
 def test_mode_step_time_is_measured_in_fast_sizes():
     r = lessons.mode_step_time(fast=True, steps=1, batch_size=8)
     assert r["mode"] == "fast" and r["ms_per_step"] > 0 and r["parameters"] > 0
+
+
+def test_speedup_comparison_puts_each_committed_bench_in_its_own_column(tmp_path):
+    live = pd.DataFrame({"row": ["baseline", "bucketing"], "speedup": [1.0, 1.3]})
+    paths = {}
+    for label, speed in (("cpu", 1.5), ("gpu", 0.9)):
+        paths[label] = tmp_path / f"{label}.csv"
+        pd.DataFrame({"section": ["train", "train", "train", "inference"],
+                      "row": ["baseline", "bucketing", "packed", "bucketing"],
+                      "speedup": [1.0, speed, 0.5, 9.0]}).to_csv(paths[label], index=False)
+    frame = lessons.speedup_comparison(live, paths)
+    assert list(frame.index) == ["baseline", "bucketing", "packed"]  # live rows first
+    assert frame.loc["bucketing", "cpu"] == 1.5 and frame.loc["bucketing", "gpu"] == 0.9
+    assert pd.isna(frame.loc["packed", "live (this machine, short budget)"])

@@ -17,6 +17,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -186,13 +187,12 @@ def lever_verdicts(table: pd.DataFrame, bar: float = NOISE_BAR) -> pd.DataFrame:
     return out
 
 
-def speedup_comparison(live: pd.DataFrame, cpu_csv, cuda_csv) -> pd.DataFrame:
-    """Speedup per training lever: measured now (``live``), and in the committed benchmarks of
-    the previous round's machines (an AVX-512-bf16 CPU, ``results/bench``; an H200 GPU,
-    ``results/cuda``), notebook 07."""
+def speedup_comparison(live: pd.DataFrame, committed: dict[str, str | Path]) -> pd.DataFrame:
+    """Speedup per training lever: measured now (``live``) and in committed benchmarks
+    (``{column label: bench.csv}``: this machine's full run on source model v2, the previous
+    round's AVX-512-bf16 CPU and H200 GPU on v1), notebook 07."""
     cols = {"live (this machine, short budget)": live.set_index("row")["speedup"]}
-    for label, path in (("results/bench (AVX-512 bf16 CPU)", cpu_csv),
-                        ("results/cuda (H200 GPU)", cuda_csv)):
+    for label, path in committed.items():
         frame = pd.read_csv(path)
         cols[label] = frame[frame["section"] == "train"].set_index("row")["speedup"]
     frame = pd.DataFrame(cols)
