@@ -139,3 +139,20 @@ def test_sentence_splitter() -> None:
 def test_main_reports_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert datasets.main(["verify", "--data", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_build_commands_run_the_builders_they_are_given(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``datasets`` never imports its builders (they import it): ``python -m`` hands them over."""
+    assert datasets.main(["build", "--out", str(tmp_path)]) == 2
+    assert "python -m transferlib.datasets build" in capsys.readouterr().err
+    calls = []
+    card = {"files": {"a.csv": {"rows": 3, "bytes": 10, "sha256": "ab" * 32}}}
+
+    def fake_build(out: Path, raw: Path | None) -> dict:
+        calls.append((out, raw))
+        return card
+
+    assert datasets.main(["build", "--out", str(tmp_path)], builders={"build": fake_build}) == 0
+    assert calls == [(tmp_path, None)] and "a.csv" in capsys.readouterr().out
+

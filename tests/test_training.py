@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from transferlib.batching import LanguageModelStream, TextClassificationDataset, make_loader
-from transferlib.errors import TrainingError
+from transferlib.errors import ArgumentError, TrainingError
 from transferlib.model import Classifier, LanguageModel, ModelConfig
 from transferlib.regularizers import L2SP
 from transferlib.training import ClassificationTask, LanguageModelTask, evaluate, fit, pick_device
@@ -95,3 +95,68 @@ def test_pick_device_falls_back_only_when_asked():
             pick_device("cuda")
     with pytest.raises(ValueError, match="allowed"):
         pick_device("tpu")
+
+
+class _ScriptedTask(ClassificationTask):
+    """ClassificationTask whose validation metric ``monitor`` follows a script, one value per
+    epoch (the training metrics are the real ones)."""
+
+    def __init__(self, monitor: str, script: list[float]):
+        super().__init__()
+        self.monitor, self.script, self.evaluating = monitor, list(script), False
+
+    def start_epoch(self, train: bool) -> None:
+        self.evaluating = not train
+
+    def metrics(self, loss_sum: float, n: int, correct: float) -> dict[str, float]:
+        real = ClassificationTask.metrics(loss_sum, n, correct)
+        return {**real, self.monitor: self.script.pop(0)} if self.evaluating else real
+
+
+def _fit_scripted(tiny_cfg, tiny_vocab, tiny_texts, monitor, script, **kw):
+    """Fit with early stopping on a scripted metric; the weights after each epoch and at the end."""
+    torch.manual_seed(0)
+    model = Classifier(tiny_cfg)
+    ds = TextClassificationDataset(*tiny_texts, tiny_vocab, ["negative", "positive"])
+    loader = make_loader(ds, batch_size=4, seed=0)
+    after_epoch = []
+
+    def keep(epoch, history):
+        after_epoch.append(copy.deepcopy(model.state_dict()))
+
+    hist = fit(model, loader, loader, _ScriptedTask(monitor, script),
+               torch.optim.Adam(model.parameters(), 1e-2), epochs=len(script), patience=2,
+               on_epoch_end=keep, progress=False, **kw)
+    return hist, after_epoch, model.state_dict()
+
+
+def _same(a: dict, b: dict) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("monitor, script, best", [
+    ("f1", [0.5, 0.9, 0.7, 0.6, 0.95], 2),        # higher is better: stops after epoch 4
+    ("loss", [0.9, 0.4, 0.6, 0.7, 0.1], 2),       # lower is better
+    ("perplexity", [90.0, 40.0, 60.0, 70.0, 10.0], 2),
+])
+def test_early_stopping_keeps_the_best_epoch_in_the_metrics_direction(
+        tiny_cfg, tiny_vocab, tiny_texts, monitor, script, best):
+    hist, after_epoch, final = _fit_scripted(tiny_cfg, tiny_vocab, tiny_texts, monitor, script)
+    assert list(hist["epoch"]) == [1, 2, 3, 4]  # two epochs without improvement after the best
+    assert _same(final, after_epoch[best - 1])
+    assert not _same(final, after_epoch[-1])
+
+
+def test_fit_mode_overrides_the_table_and_unknown_metrics_need_one(
+        tiny_cfg, tiny_vocab, tiny_texts):
+    script = [0.5, 0.9, 0.7, 0.6]
+    _, after_epoch, final = _fit_scripted(tiny_cfg, tiny_vocab, tiny_texts, "kappa", script,
+                                          mode="max")
+    assert _same(final, after_epoch[1])
+    _, after_epoch, final = _fit_scripted(tiny_cfg, tiny_vocab, tiny_texts, "accuracy",
+                                          [0.5, 0.4, 0.3], mode="min")
+    assert _same(final, after_epoch[2])  # "min" asked for: the smallest accuracy wins
+    with pytest.raises(ArgumentError, match="mode='max' or mode='min'"):
+        _fit_scripted(tiny_cfg, tiny_vocab, tiny_texts, "kappa", script)
+    with pytest.raises(ArgumentError, match="got 'up'"):
+        _fit_scripted(tiny_cfg, tiny_vocab, tiny_texts, "f1", script, mode="up")

@@ -7,14 +7,15 @@ renames the staged files into place, so a crash at any moment leaves either the 
 new checkpoint, never a mix. Loading checks that config, vocabulary and tensor shapes agree and
 names what differs.
 
-Training checkpoints (to resume an interrupted ``fit``) live in ``resume``.
+Training checkpoints (to resume an interrupted ``fit``) live in ``resume``. The atomic file
+writes (``atomic_write_bytes``/``atomic_write_text``, imported here as before) live in ``text``,
+whose ``Vocab.save`` needs them too.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -25,56 +26,12 @@ from torch import nn
 
 from .errors import CheckpointError
 from .model import Classifier, LanguageModel, ModelConfig
-from .text import Vocab
+from .text import Vocab, _fsync_dir, atomic_write_bytes, atomic_write_text
 
 FORMAT = "transferlib.model/1"
 WEIGHTS, CONFIG, VOCAB = "model.safetensors", "config.json", "vocab.json"
 JOURNAL = ".transferlib-save.json"
 STAGED = ".{}.staged"
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make renames in ``directory`` durable (a no-op where folders cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """UTF-8 text version of :func:`atomic_write_bytes`."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _journal(directory: Path) -> dict[str, str]:

@@ -1,4 +1,9 @@
-"""Command line: ``python -m transferlib {pretrain,finetune,evaluate,predict} --help``."""
+"""Command line: ``python -m transferlib {pretrain,finetune,evaluate,predict} --help``.
+
+Start-up stays light: torch, pandas and each command's modules are imported when that command
+runs, and the heavy subcommands (``experiments``, ``bench``, ``bench-tta``) are listed in
+``LAZY_COMMANDS`` and register their own flags only when they are the command asked for.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,21 @@ import shlex
 import sys
 import warnings
 from pathlib import Path
+from types import ModuleType
 
-import torch
-
-from .checkpoint import atomic_write_text, load_model, save_model
 from .config import fast_mode, machine_info, source_model_dir
-from .csvdata import read_labelled_csv, read_text_csv, split_frame
 from .errors import DataError, TransferlibError
 from .strategies import DESCRIPTIONS, PRESETS, REGULARIZERS, SCHEDULES, get_strategy
 
-DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+DTYPES = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}  # --save-dtype -> torch dtype
+
+# (subcommand, module that registers and runs it, help shown by ``--help``)
+LAZY_COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("experiments", "experiments", "ablation, low-resource, domains, zero-shot"),
+    ("bench", "bench", "measure every efficiency lever side by side (table + CSV + PNG + JSON)"),
+    ("bench-tta", "bench_tta", "time to accuracy: the seed's loop vs transferlib's arms, + the "
+                               "ONNX deployment table (CSV + PNG + JSON)"),
+)
 
 
 def _writable_dir(path: str) -> Path:
@@ -50,6 +60,8 @@ def _device(args: argparse.Namespace) -> str:
 
 
 def _write_json(path: Path, payload: dict) -> None:
+    from .checkpoint import atomic_write_text
+
     atomic_write_text(path, json.dumps(payload, indent=2, default=str))
 
 
@@ -60,7 +72,10 @@ def _print_epoch(epoch: int, history) -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
+    import torch
+
     from .batching import LanguageModelStream
+    from .checkpoint import save_model
     from .pipeline import default_sizes, load_source_corpus, pretrain_language_model
     from .training import LanguageModelTask, evaluate
 
@@ -92,7 +107,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     meta = {**result.metrics, "command": args.command_line,
             "corpus": args.corpus, "seed": args.seed, "fast_mode": fast_mode(),
             "machine": machine_info()}
-    save_model(out, result.model, result.vocab, meta=meta, dtype=DTYPES[args.save_dtype])
+    dtype = DTYPES[args.save_dtype]
+    save_model(out, result.model, result.vocab, meta=meta,
+               dtype=getattr(torch, dtype) if dtype else None)
     result.history.to_csv(out / "history.csv", index=False)
     _write_json(out / "metrics.json", meta)
     print(result.history.to_string(index=False))
@@ -103,6 +120,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def _read_splits(args: argparse.Namespace):
+    from .csvdata import read_labelled_csv, split_frame
+
     df, report = read_labelled_csv(args.data, args.text_column, args.label_column,
                                    args.split_column)
     if report.total or report.notes:
@@ -169,6 +188,8 @@ def baseline_metrics(train, test, seed: int) -> dict:
 def save_finetune_outputs(out: Path, result, args: argparse.Namespace, inputs: dict,
                           shown: tuple[str, ...]) -> dict:
     """Write the model, history.csv and metrics.json of a finetune run; print a summary."""
+    from .checkpoint import save_model
+
     metrics = {**result.metrics, **baseline_metrics(inputs["train"], inputs["test"], args.seed),
                "strategy_name": args.strategy, "max_len": inputs["max_len"],
                "truncated": inputs["truncated"], "pretrained": inputs["pretrained"],
@@ -187,7 +208,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from .pipeline import finetune_classifier
 
     if is_distributed():  # launched by torchrun: DistributedDataParallel, rank 0 writes
-        return finetune_main(args)
+        return finetune_main(args, finetune_inputs, save_finetune_outputs, _device(args),
+                             _writable_dir, _print_epoch)
     out = _writable_dir(args.out)
     inputs = finetune_inputs(args)
     sizes = inputs["sizes"]
@@ -210,6 +232,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 def _read_unlabelled(path: str, column: str) -> list[str]:
     """Texts of the train split (or all rows when there is no split column) of a CSV."""
+    from .csvdata import read_text_csv
+
     texts, report = read_text_csv(path, column)
     if report.total:
         print(f"{path}: {report}", file=sys.stderr)
@@ -224,6 +248,7 @@ def saved_max_len(config: dict) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .batching import TextClassificationDataset, make_loader
+    from .checkpoint import load_model
     from .training import ClassificationTask, evaluate, pick_device
 
     model, vocab, config = load_model(args.model)
@@ -244,6 +269,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from .checkpoint import load_model
     from .predict import predict_texts
     from .training import pick_device
 
@@ -256,55 +282,42 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m transferlib", description=__doc__)
+def _command_module(module: str) -> ModuleType:
+    """The module of a ``LAZY_COMMANDS`` subcommand, imported now (and only that one)."""
+    if module == "experiments":
+        from . import experiments as loaded
+    elif module == "bench":
+        from . import bench as loaded
+    elif module == "bench_tta":
+        from . import bench_tta as loaded
+    else:
+        raise ValueError(f"no subcommand module {module!r}")
+    return loaded
+
+
+def requested_command(argv: list[str]) -> str:
+    """The subcommand ``argv`` asks for ('' when none, e.g. ``--help`` alone)."""
+    return next((a for a in argv if not a.startswith("-")), "")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with ``command`` (what :func:`main` passes), only that subcommand's
+    ``LAZY_COMMANDS`` module is imported, the others are listed by name and help alone."""
+    parser = argparse.ArgumentParser(prog="python -m transferlib",
+                                     description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_core_commands(sub)
+    for name, module, help_text in LAZY_COMMANDS:
+        if command is None or command == name:
+            _command_module(module).add_parser(sub)
+        else:  # never parsed: another subcommand was asked for
+            sub.add_parser(name, help=help_text, add_help=False)
+    return parser
 
-    p = sub.add_parser("pretrain", help="train the source LSTM language model")
-    p.add_argument("--corpus", default="both", choices=["brown", "sotu", "both"])
-    p.add_argument("--out", required=True, help="model folder to write")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--vocab-size", type=int)
-    p.add_argument("--emb-dim", type=int)
-    p.add_argument("--hidden-dim", type=int)
-    p.add_argument("--layers", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--bptt", type=int)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--max-tokens", type=int, help="use only the first N training tokens")
-    p.add_argument("--no-vectors", action="store_true",
-                   help="random embedding, trained (source model v1) instead of the shipped "
-                        "GloVe vectors, frozen (v2)")
-    p.add_argument("--out-dim", type=int, help="width of the last LSTM layer (0: emb-dim)")
-    p.add_argument("--output-vocab", type=int,
-                   help="softmax over the N most frequent words only (0: all)")
-    p.add_argument("--save-dtype", choices=list(DTYPES), default="fp32")
-    p.set_defaults(func=cmd_pretrain)
 
-    f = sub.add_parser("finetune", help="fine-tune a classifier on a CSV of labelled texts")
-    f.add_argument("--data", required=True, help="CSV with a text and a label column")
-    f.add_argument("--out", required=True, help="model folder to write (+ metrics.json)")
-    f.add_argument("--pretrained", help="source model folder (default: the shipped one)")
-    f.add_argument("--strategy", default="full", choices=list(PRESETS),
-                   help="; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
-    f.add_argument("--regularizer", choices=REGULARIZERS, help="override the strategy's R(w)")
-    f.add_argument("--lam", type=float, help="λ for the regularizer")
-    f.add_argument("--schedule", choices=SCHEDULES, help="override the strategy's schedule")
-    f.add_argument("--lm-data", help="CSV of unlabelled in-domain texts for the target-LM stage")
-    f.add_argument("--lm-text-column", default="text")
-    f.add_argument("--epochs", type=int)
-    f.add_argument("--lm-epochs", type=int)
-    f.add_argument("--lr", type=float, default=2e-3)
-    f.add_argument("--max-train", type=int, help="use at most N labelled training examples")
-    f.add_argument("--batch-size", type=int, default=64, help="global batch size")
-    f.add_argument("--accumulate", type=int, default=1,
-                   help="sum the gradients of k micro-batches of batch-size/k per optimizer "
-                        "step (same result, less memory)")
-    f.add_argument("--max-len", type=int,
-                   help="tokens kept per text (default: the training texts' 95th percentile, "
-                        "32..400; the count of truncated texts is reported)")
-    f.set_defaults(func=cmd_finetune)
-
+def _add_core_commands(sub: argparse._SubParsersAction) -> None:
+    """``pretrain``, ``finetune``, ``evaluate`` and ``predict`` (their runners are above)."""
+    p, f = _add_pretrain(sub), _add_finetune(sub)
     e = sub.add_parser("evaluate", help="accuracy of a saved classifier on a CSV")
     e.add_argument("--model", required=True)
     e.add_argument("--data", required=True)
@@ -332,20 +345,63 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--no-amp", action="store_true", help="train in fp32 (no autocast)")
         q.add_argument("--resume", action="store_true",
                        help="continue an interrupted run from OUT/checkpoints (saved per epoch)")
-    from . import experiments
 
-    experiments.add_parser(sub)
-    from . import bench, bench_tta
 
-    bench.add_parser(sub)
-    bench_tta.add_parser(sub)
-    return parser
+def _add_pretrain(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("pretrain", help="train the source LSTM language model")
+    p.add_argument("--corpus", default="both", choices=["brown", "sotu", "both"])
+    p.add_argument("--out", required=True, help="model folder to write")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--vocab-size", type=int)
+    p.add_argument("--emb-dim", type=int)
+    p.add_argument("--hidden-dim", type=int)
+    p.add_argument("--layers", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--bptt", type=int)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--max-tokens", type=int, help="use only the first N training tokens")
+    p.add_argument("--no-vectors", action="store_true",
+                   help="random embedding, trained (source model v1) instead of the shipped "
+                        "GloVe vectors, frozen (v2)")
+    p.add_argument("--out-dim", type=int, help="width of the last LSTM layer (0: emb-dim)")
+    p.add_argument("--output-vocab", type=int,
+                   help="softmax over the N most frequent words only (0: all)")
+    p.add_argument("--save-dtype", choices=list(DTYPES), default="fp32")
+    p.set_defaults(func=cmd_pretrain)
+    return p
+
+
+def _add_finetune(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    f = sub.add_parser("finetune", help="fine-tune a classifier on a CSV of labelled texts")
+    f.add_argument("--data", required=True, help="CSV with a text and a label column")
+    f.add_argument("--out", required=True, help="model folder to write (+ metrics.json)")
+    f.add_argument("--pretrained", help="source model folder (default: the shipped one)")
+    f.add_argument("--strategy", default="full", choices=list(PRESETS),
+                   help="; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
+    f.add_argument("--regularizer", choices=REGULARIZERS, help="override the strategy's R(w)")
+    f.add_argument("--lam", type=float, help="λ for the regularizer")
+    f.add_argument("--schedule", choices=SCHEDULES, help="override the strategy's schedule")
+    f.add_argument("--lm-data", help="CSV of unlabelled in-domain texts for the target-LM stage")
+    f.add_argument("--lm-text-column", default="text")
+    f.add_argument("--epochs", type=int)
+    f.add_argument("--lm-epochs", type=int)
+    f.add_argument("--lr", type=float, default=2e-3)
+    f.add_argument("--max-train", type=int, help="use at most N labelled training examples")
+    f.add_argument("--batch-size", type=int, default=64, help="global batch size")
+    f.add_argument("--accumulate", type=int, default=1,
+                   help="sum the gradients of k micro-batches of batch-size/k per optimizer "
+                        "step (same result, less memory)")
+    f.add_argument("--max-len", type=int,
+                   help="tokens kept per text (default: the training texts' 95th percentile, "
+                        "32..400; the count of truncated texts is reported)")
+    f.set_defaults(func=cmd_finetune)
+    return f
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; expected failures print ``error: ...`` (no traceback) and exit 2."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    args = build_parser(requested_command(argv)).parse_args(argv)
     args.command_line = shlex.join(["python", "-m", "transferlib", *argv])
     try:
         return args.func(args)

@@ -1,7 +1,8 @@
 """Data-parallel fine-tuning: DistributedDataParallel under ``torchrun`` (taught in notebook 08).
 
 ``torchrun --nproc_per_node=2 -m transferlib finetune --data ... --out ...`` starts one process
-per replica; ``cli.cmd_finetune`` sees ``WORLD_SIZE > 1`` and calls :func:`finetune_main`.
+per replica; ``cli.cmd_finetune`` sees ``WORLD_SIZE > 1`` and calls :func:`finetune_main`
+(handing it the command's input and output steps, so this module does not import ``cli``).
 Each process holds a full copy of the classifier (``DistributedDataParallel`` averages the
 gradients with an all-reduce after every backward pass: gloo on CPU, nccl on CUDA, chosen by
 capability), reads its own share of the length-bucketed batches
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -219,19 +221,22 @@ def finetune_distributed(train, valid, test, strategy, ctx: DistContext,
     return FinetuneResult(model, vocab, classes, history, metrics, lm_history, report)
 
 
-def finetune_main(args: argparse.Namespace) -> int:
-    """``finetune`` under torchrun: the same flags as the single-process command."""
-    from . import cli
-
+def finetune_main(args: argparse.Namespace, read_inputs: Callable[[argparse.Namespace], dict],
+                  save_outputs: Callable[..., dict], device: str,
+                  writable_dir: Callable[[str], Path],
+                  on_epoch_end: Callable | None = None) -> int:
+    """``finetune`` under torchrun: the same flags as the single-process command. The command's
+    input and output steps come from ``cli`` (``read_inputs(args)``, ``save_outputs(out, result,
+    args, inputs, shown)``, ``writable_dir(path)``), so this module never imports ``cli``."""
     if getattr(args, "resume", False):
         raise DataError("--resume is not supported under torchrun yet; resume in one process")
-    ctx = init_distributed(cli._device(args))
+    ctx = init_distributed(device)
     try:
-        out = cli._writable_dir(args.out) if ctx.is_main else Path(args.out)
+        out = writable_dir(args.out) if ctx.is_main else Path(args.out)
         quiet = contextlib.nullcontext() if ctx.is_main else contextlib.redirect_stderr(
             io.StringIO())  # rank 0 alone reports skipped rows
         with quiet:
-            inputs = cli.finetune_inputs(args)
+            inputs = read_inputs(args)
         sizes = inputs["sizes"]
         result = finetune_distributed(
             inputs["train"], inputs["valid"], inputs["test"], inputs["strategy"], ctx,
@@ -240,12 +245,11 @@ def finetune_main(args: argparse.Namespace) -> int:
             lr=args.lr, batch_size=args.batch_size, accumulate=args.accumulate,
             max_len=inputs["max_len"], seed=args.seed,
             amp=not args.no_amp, progress=ctx.is_main and sys.stderr.isatty(),
-            on_epoch_end=cli._print_epoch if ctx.is_main else None)
+            on_epoch_end=on_epoch_end if ctx.is_main else None)
         if ctx.is_main:
             args.command_line = "torchrun ... " + args.command_line.removeprefix("python ")
-            cli.save_finetune_outputs(out, result, args, inputs,
-                                      ("valid_accuracy", "test_accuracy", "n_train",
-                                       "world_size", "seconds"))
+            save_outputs(out, result, args, inputs,
+                         ("valid_accuracy", "test_accuracy", "n_train", "world_size", "seconds"))
         dist.barrier()
     finally:
         shutdown()

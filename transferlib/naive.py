@@ -5,7 +5,8 @@ on batches from the long-deleted ``torchtext.data`` API. ``NaiveTextClassifier``
 model exactly (sequence-first batches, no ``padding_idx``, the final hidden state read *after*
 the padding, ``hidden.squeeze(0)``) so that notebook 03 can show, with numbers, what each bug
 does next to transferlib's ``Classifier``, which pools over the valid positions only
-(``model.pool_valid``). Nothing else in transferlib uses this module.
+(``model.pool_valid``). Besides notebook 03, only ``bench_tta`` uses it: the seed's model and
+loop are that benchmark's baseline arm (notebook 07).
 """
 
 from __future__ import annotations

@@ -3,12 +3,16 @@
 This replaces torchtext's deleted ``Field``/``build_vocab``: a regular-expression tokenizer, a
 ``Vocab`` with special tokens, minimum frequency and maximum size that saves to JSON, and
 ``numericalize`` that turns text into a list of ids (truncated to a maximum length).
+It also holds the atomic file writes (temp file, fsync, rename) that ``Vocab.save`` and every
+model folder of ``checkpoint`` use: the lowest module that writes files owns them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -137,8 +141,6 @@ class Vocab:
 
     def save(self, path: str | Path) -> None:
         """Write the vocabulary as JSON (a list of tokens in id order), atomically."""
-        from .checkpoint import atomic_write_text
-
         atomic_write_text(Path(path), self.to_json())
 
     @classmethod
@@ -175,3 +177,47 @@ def numericalize(
     if max_len is not None:
         ids = ids[:max_len]
     return ids or [vocab.unk_id]
+
+# ----------------------------------------------------------------------------- atomic writes
+def _fsync_dir(directory: Path) -> None:
+    """Make renames in ``directory`` durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """UTF-8 text version of :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, text.encode("utf-8"))

@@ -21,6 +21,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -102,6 +103,31 @@ def autocast(device: torch.device, enabled: bool):
     dtype = amp_dtype(device) if enabled else None
     return torch.autocast(device.type, dtype=dtype or torch.float32,
                           enabled=bool(enabled and dtype is not None))
+
+
+Mode = Literal["max", "min"]
+
+# Which way each validation metric improves: ``fit(..., patience=...)`` keeps the epoch with the
+# largest ("max") or smallest ("min") ``valid_<task.monitor>``. A task monitoring a metric that
+# is not listed here needs ``fit(..., mode=...)``.
+METRIC_MODES: dict[str, Mode] = {
+    "accuracy": "max", "f1": "max", "macro_f1": "max", "auc": "max", "precision": "max",
+    "recall": "max", "loss": "min", "perplexity": "min", "error": "min",
+}
+
+
+def monitor_mode(monitor: str, mode: Mode | None = None) -> Mode:
+    """``mode`` if given, else ``METRIC_MODES[monitor]``; names the fix when neither is known
+    (notebook 05: early stopping)."""
+    if mode is None:
+        if monitor not in METRIC_MODES:
+            raise ArgumentError(f"fit cannot tell whether a higher or lower {monitor!r} is "
+                                f"better: pass mode='max' or mode='min' (known: "
+                                f"{', '.join(f'{k}={v}' for k, v in METRIC_MODES.items())})")
+        mode = METRIC_MODES[monitor]
+    if mode not in ("max", "min"):
+        raise ArgumentError(f"mode must be 'max' or 'min', got {mode!r}")
+    return mode
 
 
 class ClassificationTask:
@@ -290,12 +316,15 @@ def fit(
     accumulate: int = 1,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
+    mode: Mode | None = None,
 ) -> pd.DataFrame:
     """Train ``model`` for ``epochs`` and return the history, one row per epoch.
 
     ``regularizer`` is a callable with a ``lam`` attribute (see ``regularizers``); the loss
     minimised is ``L + lam * R(w)``. With ``patience``, training stops after that many epochs
-    without a better validation metric and the best weights are restored. ``scheduler`` is
+    without a better ``valid_<task.monitor>`` and the best epoch's weights are restored; better
+    means larger for ``mode="max"``, smaller for ``"min"`` (default: ``METRIC_MODES``, e.g.
+    accuracy and f1 max, loss and perplexity min). ``scheduler`` is
     stepped after every optimizer step. ``accumulate=k`` sums the gradients of k batches before
     each optimizer step (each batch's loss is divided by k): the same update as one k-times
     larger batch of equal-sized batches, with the memory of one.
@@ -313,7 +342,8 @@ def fit(
     model.to(device)
     use_scaler = amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
-    higher_better = task.monitor == "accuracy"
+    higher_better = (patience is not None and valid_data is not None
+                     and monitor_mode(task.monitor, mode) == "max")
     run = TrainingState()
     checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
     saved = ""
