@@ -126,38 +126,94 @@ def _lab_dirs(tmp: Path) -> dict[str, str]:
 @contextmanager
 def lab_server(root: Path, tmp: Path, env: dict[str, str]) -> Iterator[LabServer]:
     """JupyterLab on a free loopback port with a random token, serving ``root``; the server's
-    environment is this one plus ``env`` (which the kernels inherit). Always stopped."""
-    port, token = free_port(), secrets.token_hex(16)
+    environment is this one plus ``env`` (which the kernels inherit). Always stopped, its
+    kernels first; a SIGTERM meanwhile (``timeout`` around pytest) becomes a KeyboardInterrupt,
+    so that pytest still tears the server and the browser down."""
     full_env = {**os.environ, **_lab_dirs(tmp), **env,
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     full_env.pop("MPLBACKEND", None)  # plots must reach the page as inline PNGs
+    with _sigterm_interrupts():
+        for attempt in range(3):  # the free port may be taken before JupyterLab binds it
+            port, token = free_port(), secrets.token_hex(16)
+            log = tmp / f"jupyterlab-{attempt}.log"
+            process = _start_lab(root, port, token, full_env, log)
+            server = LabServer(f"http://127.0.0.1:{port}", token, root, log)
+            try:
+                if _wait_answers(server, process):
+                    break
+            except BaseException:
+                _stop(process, server)
+                raise
+            _stop(process, server)
+        else:
+            raise RuntimeError(f"JupyterLab did not start on three free ports: "
+                               f"{log.read_text()[-2000:]}")
+        try:
+            yield server
+        finally:
+            _stop(process, server)
+
+
+def _start_lab(root: Path, port: int, token: str, env: dict[str, str],
+               log: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
                f"--port={port}", "--ServerApp.port_retries=0",
                f"--IdentityProvider.token={token}", "--allow-root",
                f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True"]
-    log = tmp / "jupyterlab.log"
     with log.open("w") as out:
-        process = subprocess.Popen(command, env=full_env, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-    server = LabServer(f"http://127.0.0.1:{port}", token, root, log)
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+
+def _wait_answers(server: LabServer, process: subprocess.Popen) -> bool:
+    """True once the server answers; False when it exited because its port was taken."""
+    def answers() -> bool | str:
+        if process.poll() is not None:
+            return "exited"
+        try:
+            return bool(server.api("GET", "/api/status"))
+        except OSError:
+            return False
+
+    outcome = wait_until(answers, 120, f"JupyterLab did not answer at {server.url}; "
+                                       f"see {server.log}")
+    if outcome == "exited":
+        text = server.log.read_text()
+        if "already in use" in text or "is not available" in text:
+            return False
+        raise RuntimeError(f"JupyterLab exited ({process.returncode}): {text[-2000:]}")
+    return True
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt while inside (main thread only), as Ctrl-C does."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: let the teardown finish
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        def answers() -> bool:
-            if process.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited ({process.returncode}): "
-                                   f"{log.read_text()[-2000:]}")
-            try:
-                return bool(server.api("GET", "/api/status"))
-            except OSError:
-                return False
-
-        wait_until(answers, 120, f"JupyterLab did not answer on port {port}; see {log}")
-        yield server
+        yield
     finally:
-        _stop(process)
+        signal.signal(signal.SIGTERM, previous)
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM (JupyterLab then shuts its kernels down), SIGKILL after 20 s."""
+def _stop(process: subprocess.Popen, server: LabServer | None = None) -> None:
+    """Kernels shut down through the API (so that none outlives a stuck server), then SIGTERM
+    (JupyterLab shuts down what is left), SIGKILL after 20 s."""
+    if process.poll() is None and server is not None:
+        try:
+            server.shutdown_kernels()
+        except OSError:
+            pass
     if process.poll() is None:
         process.terminate()
         try:
@@ -176,6 +232,7 @@ def chromium(workdir: Path) -> Iterator[WebDriver]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    workdir.mkdir(parents=True, exist_ok=True)  # chromedriver exits at once without its log's
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
@@ -410,14 +467,12 @@ class Lab:
     def close(self, reload: bool = False) -> None:
         """Close every tab without saving and shut down every kernel (also when the page broke,
         without hiding the test's own error); ``reload``: the next ``open`` loads a new page."""
-        from selenium.common.exceptions import WebDriverException
-
         self.loaded = self.loaded and not reload
         try:
             self.driver.execute_script(_CLOSE)
-        except WebDriverException as error:
+        except Exception as error:  # a broken page, or a browser that is gone
             self.loaded = False
-            print(f"closing the notebook in the browser: {error.msg}")
+            print(f"closing the notebook in the browser: {error}")
         finally:
             try:
                 self.server.shutdown_kernels()
@@ -492,12 +547,19 @@ def _move_slider(node: WebElement, value: Any, typed: bool) -> None:
         readout.send_keys(str(value), Keys.ENTER)
         return
     handle = node.find_element(By.CSS_SELECTOR, ".noUi-handle")
-    at, last = (int(float(handle.get_attribute(a))) for a in ("aria-valuenow", "aria-valuemax"))
+
+    def position() -> int:
+        return int(float(handle.get_attribute("aria-valuenow")))
+
+    at, last = position(), int(float(handle.get_attribute("aria-valuemax")))
     for key in [Keys.ARROW_LEFT] * at + [Keys.ARROW_RIGHT] * last:  # to the first, then on
         if readout.text.strip() == str(value):
             return
-        handle.send_keys(key)
-        time.sleep(0.1)
+        before, shows = position(), readout.text.strip()
+        handle.send_keys(key)  # then wait for the handle and the readout to follow
+        wait_until(lambda b=before, r=shows: (position() != b
+                                              and readout.text.strip() not in ("", r)),
+                   10, f"the slider did not move from {shows!r}", every=0.05)
     if readout.text.strip() != str(value):
         raise AssertionError(f"the slider never showed {value!r} (it shows {readout.text!r})")
 
