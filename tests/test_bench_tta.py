@@ -72,6 +72,19 @@ def test_thresholds_take_the_first_hit_and_never_extrapolate():
     assert not table.loc[("80%", "naive"), "reached"]
     assert pd.isna(table.loc[("80%", "transfer"), "speedup_vs_naive"])  # baseline never got there
     assert repaid_after(table.reset_index(), 180.0, "naive best") == 10.0  # 180 s / (20 - 2) s
+    assert "speedup_vs_scratch" in table and table["speedup_vs_scratch"].isna().all()  # no arm
     summary = arm_summary(curves).set_index("arm")
     assert summary.loc["transfer", "best_valid_accuracy"] == .81
     assert summary.loc["naive", "final_valid_accuracy"] == .7
+
+
+def test_speedup_against_scratch_and_the_repay_count_against_it():
+    curves = pd.concat([_curve("naive", [(0, .5), (10, .55)]),
+                        _curve("scratch+levers", [(0, .5), (8, .6), (16, .76)]),
+                        _curve("transfer", [(0, .5), (2, .76)])])
+    table = threshold_table(curves, ["naive", "scratch+levers", "transfer"], (0.75,))
+    rows = table.set_index(["threshold", "arm"])
+    assert rows.loc[("75%", "transfer"), "speedup_vs_scratch"] == 8.0  # 16 s / 2 s
+    assert pd.isna(rows.loc[("75%", "transfer"), "speedup_vs_naive"])  # naive never got there
+    assert repaid_after(table, 140.0, "75%", against="scratch+levers") == 10.0  # 140 / (16 - 2)
+    assert repaid_after(table, 140.0, "75%") is None

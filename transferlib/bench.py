@@ -102,8 +102,9 @@ def _train_frame(rows: list[dict]) -> pd.DataFrame:
 def _machine_section(data, sizes, train: pd.DataFrame, lm_shape: tuple[int, int],
                      results: dict) -> pd.DataFrame:
     dev, cfg = data.device, data.source.cfg
-    low = amp_dtype(dev) or torch.float32
-    low_name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(low, "fp32")
+    runs_low = amp_dtype(dev)  # None: autocast cannot run the LSTM here (e.g. an AVX2-only CPU)
+    low = runs_low or (torch.float16 if dev.type == "cuda" else torch.bfloat16)
+    low_name = {torch.bfloat16: "bf16", torch.float16: "fp16"}[low]
     n = sizes.matmul_n
     peak = {"fp32": fl.matmul_flops(n, n, n, torch.float32, dev),
             low_name: fl.matmul_flops(n, n, n, low, dev)}
@@ -111,7 +112,9 @@ def _machine_section(data, sizes, train: pd.DataFrame, lm_shape: tuple[int, int]
     b = sizes.batch_size
     recurrence = fl.matmul_flops(b, 4 * h, h, torch.float32, dev)
     rows = [{"section": "machine", "row": f"matmul {n}^3 {k}", "gflops": v / 1e9,
-             "frac_of_peak": 1.0, "note": "2·n³ FLOPs / median time"} for k, v in peak.items()]
+             "frac_of_peak": 1.0, "note": "2·n³ FLOPs / median time"
+             + ("" if k == "fp32" or runs_low else "; autocast cannot run the LSTM in it here")}
+            for k, v in peak.items()]
     rows.append({"section": "machine", "row": f"matmul {b}x{h} @ {h}x{4 * h} fp32",
                  "gflops": recurrence / 1e9, "frac_of_peak": recurrence / peak["fp32"],
                  "note": "the shape of one LSTM recurrence step"})
@@ -119,7 +122,7 @@ def _machine_section(data, sizes, train: pd.DataFrame, lm_shape: tuple[int, int]
     lm_flops = fl.lm_train_flops_per_token(cfg)
     steps = sizes.lm_steps
     windows = fl.lm_windows(data.source_vocab, lm_batch, bptt, 1 + steps * sizes.repeats)
-    for amp in (False, True):
+    for amp in (False, True) if runs_low else (False,):
         prec = low_name if amp else "fp32"
         tps = fl.lm_throughput(data.source, windows, steps, amp, dev, data.seed)
         rows.append({"section": "machine", "row": f"LM pretraining {prec}", "tokens_per_s": tps,
@@ -248,7 +251,9 @@ def format_table(table: pd.DataFrame, section: str) -> str:
 
 
 def _bars(ax, labels, values, notes, color: str, xlabel: str, log: bool = False) -> None:
-    ax.barh(list(labels), list(values), color=color)
+    values = list(values)
+    ax.barh(range(len(values)), values, color=color)  # positions, so equal labels stay apart
+    ax.set_yticks(range(len(values)), list(labels))
     for y, (v, note) in enumerate(zip(values, notes)):
         if pd.notna(v):
             ax.text(v, y, f" {note}", va="center", fontsize=8)

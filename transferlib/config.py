@@ -12,6 +12,7 @@ from pathlib import Path
 FAST_ENV = "TRANSFERLIB_FAST"
 DATA_ENV = "TRANSFERLIB_DATA"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+SPLITS = ("train", "valid", "test")  # the split names of every shipped dataset and of your CSV
 
 
 def fast_mode() -> bool:

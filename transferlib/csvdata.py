@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from .config import SPLITS
 from .errors import DataError
 
-SPLITS = ("train", "valid", "test")
 # label cells that mean "no label" (compared case-insensitively, after stripping)
 MISSING_LABELS = ("", "nan", "null", "<na>")
 OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}

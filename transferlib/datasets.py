@@ -28,7 +28,7 @@ from transferlib import config
 from transferlib.errors import DataError, TransferlibError
 
 SPLIT_SEED = 13
-SPLITS = ("train", "valid", "test")
+SPLITS = config.SPLITS
 CORPORA = ("brown", "sotu", "both")
 DOMAINS = ("imdb", "yelp", "amazon")
 BUILD_COMMAND = "python -m transferlib.datasets build"

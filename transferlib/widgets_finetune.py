@@ -17,6 +17,7 @@ from .batching import BucketBatchSampler, TextClassificationDataset, make_loader
 from .errors import ArgumentError
 from .experiments import stratified_subsample
 from .layers import (
+    ULMFIT_DECAY,
     discriminative_groups,
     gradual_unfreezing,
     layer_groups,
@@ -130,7 +131,7 @@ def schedule_rates(kind: str, total_steps: int, lr: float = 1e-2) -> list[float]
 
 def rate_table(model: nn.Module, lr: float, discriminative: bool = True) -> pd.DataFrame:
     """Each layer group's parameter count and learning rate (notebook 06)."""
-    groups = discriminative_groups(model, lr, decay=2.6 if discriminative else 1.0)
+    groups = discriminative_groups(model, lr, decay=ULMFIT_DECAY if discriminative else 1.0)
     names = ["embedding"] + [f"lstm {i}" for i in range(len(groups) - 2)] + ["head"]
     return pd.DataFrame({"group": names,
                          "parameters": [sum(p.numel() for p in g["params"]) for g in groups],
