@@ -88,3 +88,13 @@ def test_speedup_against_scratch_and_the_repay_count_against_it():
     assert pd.isna(rows.loc[("75%", "transfer"), "speedup_vs_naive"])  # naive never got there
     assert repaid_after(table, 140.0, "75%", against="scratch+levers") == 10.0  # 140 / (16 - 2)
     assert repaid_after(table, 140.0, "75%") is None
+
+
+def test_a_threshold_met_before_training_gives_no_ratio():
+    curves = pd.concat([_curve("naive", [(0, .6), (5, .6)]), _curve("scratch+levers", [(0, .6)]),
+                        _curve("transfer", [(0, .5), (2, .6)])])
+    rows = threshold_table(curves, ["naive", "scratch+levers", "transfer"], ()).set_index(
+        ["threshold", "arm"])
+    assert rows.loc[("naive best", "scratch+levers"), "seconds"] == 0  # its untrained answer
+    assert pd.isna(rows.loc[("naive best", "transfer"), "speedup_vs_scratch"])
+    assert pd.isna(rows.loc[("naive best", "transfer"), "speedup_vs_naive"])

@@ -195,8 +195,8 @@ def threshold_table(curves: pd.DataFrame, arms: list[str], levels: tuple[float, 
     naive_best = float(curves.loc[curves["arm"] == arms[0], "valid_accuracy"].max())
 
     def ratio(base, hit) -> float | None:
-        if hit is None or base is None or hit["seconds"] <= 0:
-            return None
+        if hit is None or base is None or hit["seconds"] <= 0 or base["seconds"] <= 0:
+            return None  # never reached, or reached before any training (at step 0)
         return float(base["seconds"]) / float(hit["seconds"])
 
     rows = []
@@ -228,14 +228,18 @@ def arm_summary(curves: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def plot_curves(curves: pd.DataFrame, path) -> None:
-    """Valid accuracy against training wall seconds, all arms on one plot (PNG)."""
+def plot_curves(curves: pd.DataFrame, path, majority: float | None = None) -> None:
+    """Valid accuracy against training wall seconds, all arms on one plot (PNG), with the
+    constant answer's accuracy (``majority``) as a dashed line."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
     for name, part in curves.groupby("arm", sort=False):
         ax.plot(part["seconds"], part["valid_accuracy"], marker=".", label=name)
+    if majority is not None:
+        ax.axhline(majority, color="gray", ls="--", lw=1,
+                   label=f"majority class ({majority:.1%})")
     ax.set_xlabel("training wall seconds (evaluation excluded)")
     ax.set_ylabel("valid accuracy")
     ax.legend()
@@ -305,7 +309,7 @@ def cmd_tta(args) -> int:
     for name, frame in (("tta", table), ("tta_curves", curves), ("tta_arms", summary),
                         ("onnx", deploy)):
         frame.to_csv(out / f"{name}.csv", index=False)
-    plot_curves(curves, out / "tta.png")
+    plot_curves(curves, out / "tta.png", floor)
     info = {"command": args.command_line, "fast": fast, "machine": machine_info(),
             "threads": torch.get_num_threads(), "pretrained": pretrained,
             "pretrain_seconds": pretrain_s, "pretraining_repaid_after_runs": repay,
