@@ -40,7 +40,8 @@ class NaiveTextClassifier(nn.Module):
         self.fc = nn.Linear(hidden_dim, output_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The seed's forward pass, line by line (``x`` is ``[T, B]``, as legacy torchtext gave)."""
+        """The seed's forward pass plus an embedding dropout (identity by default); ``x`` is
+        ``[T, B]``, as legacy torchtext gave."""
         embedded = self.dropout(self.embedding(x))
         output, (hidden, _) = self.lstm(embedded)
         hidden = hidden.squeeze(0)  # [num_layers, B, H] → [B, H] only when num_layers == 1
