@@ -96,9 +96,11 @@ def test_run_strategies_trains_each_picked_strategy_on_n_labels(lm_dir):
     rt = load_rotten_tomatoes("train")
     valid, test = load_rotten_tomatoes("valid").head(40), load_rotten_tomatoes("test").head(40)
     table = wf.run_strategies(["scratch", "feature-extraction"], 30, rt, valid, test, lm_dir,
-                              epochs=1)
+                              epochs=1, min_steps=6)
     assert list(table["strategy"]) == ["scratch", "feature-extraction"]
     assert set(table["n_labels"]) == {30}
+    assert set(table["epochs"]) == {3}  # 30 labels in batches of 16: 2 steps an epoch, 6 needed
+    assert table["test_top_share"].between(0.5, 1).all()
     assert table["test_accuracy"].between(0, 1).all()
     frozen = table.set_index("strategy")["trainable_params"]
     assert frozen["feature-extraction"] < frozen["scratch"]  # only the head trains

@@ -7,6 +7,7 @@ can call it directly and check what it changes. Training always goes through
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pandas as pd
@@ -160,24 +161,29 @@ def unfreezing_table(model: nn.Module, epochs: int, keep_embedding: bool = False
 
 def run_strategies(names: Sequence[str], n_labels: int, train: pd.DataFrame,
                    valid: pd.DataFrame, test: pd.DataFrame, pretrained: str,
-                   epochs: int = 2, seed: int = 0, lm_epochs: int = 1) -> pd.DataFrame:
+                   epochs: int = 2, seed: int = 0, lm_epochs: int = 1,
+                   min_steps: int = 100) -> pd.DataFrame:
     """Fine-tune each strategy of ``names`` on the same ``n_labels`` class-stratified training
-    examples and return one row each (notebook 06's widget: a small, live ablation)."""
+    examples and return one row each (notebook 06's widget: a small, live ablation). Small
+    label counts get more epochs, so that every run takes at least ``min_steps`` optimizer steps
+    (as ``experiments.run_lowres`` does): 100 labels for 2 epochs are 14 steps, too few to learn."""
     if not names:
         raise ArgumentError("pick at least one strategy")
     subset = stratified_subsample(train, n_labels, seed)
+    batch_size = 16 if n_labels < 1000 else 64
+    epochs = max(epochs, math.ceil(min_steps / math.ceil(len(subset) / batch_size)))
     rows = []
     for name in names:
         strategy = get_strategy(name)
         result = finetune_classifier(
             subset, valid, test, strategy, pretrained=pretrained if strategy.pretrained
-            else None, epochs=epochs, lm_epochs=lm_epochs, batch_size=16 if n_labels < 1000
-            else 64, seed=seed, progress=False, patience=None,
-            small_model=_sizes_of(pretrained))
+            else None, epochs=epochs, lm_epochs=lm_epochs, batch_size=batch_size, seed=seed,
+            progress=False, patience=None, small_model=_sizes_of(pretrained))
         m = result.metrics
-        rows.append({"strategy": name, "n_labels": n_labels,
-                     "test_accuracy": m["test_accuracy"], "valid_accuracy": m["valid_accuracy"],
-                     "seconds": round(m["seconds"], 1), "trainable_params": m["trainable_params"]})
+        rows.append({"strategy": name, "n_labels": n_labels, "epochs": epochs,
+                     "test_accuracy": m["test_accuracy"], "test_top_share": m["test_top_share"],
+                     "valid_accuracy": m["valid_accuracy"], "seconds": round(m["seconds"], 1),
+                     "trainable_params": m["trainable_params"]})
     return pd.DataFrame(rows)
 
 
