@@ -330,8 +330,8 @@ def _backward(loop: _Loop, batch, where: str) -> tuple[torch.Tensor, int, float,
     try:
         with autocast(loop.device, loop.amp):
             loss, count, right, ntok = loop.task.step(loop.model, batch, loop.device)
-        reg = loop.regularizer
-        total = loss if reg is None else loss + reg.lam * reg()
+        regularizer = loop.regularizer
+        total = loss if regularizer is None else loss + regularizer.lam * regularizer()
         if not torch.isfinite(total):
             raise TrainingError(
                 f"loss became {float(total.detach())} at {where} (learning rates: "
