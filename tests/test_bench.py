@@ -14,11 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from transferlib import bench_flops as fl
-from transferlib.bench import COLUMNS
-from transferlib.bench_infer import PRUNE_AMOUNTS
-from transferlib.bench_measure import PeakMemory, Stream, release_freed_memory
-from transferlib.bench_train import (
+from transferlib.bench import flops as fl
+from transferlib.bench.infer import PRUNE_AMOUNTS
+from transferlib.bench.levers import COLUMNS
+from transferlib.bench.measure import PeakMemory, Stream, release_freed_memory
+from transferlib.bench.train import (
     BASELINE,
     LORA,
     SOLO_LEVERS,
@@ -170,7 +170,7 @@ def test_stream_restarts_the_loader_and_counts_padding():
 
 
 def test_compare_levers_trains_every_row_for_the_same_budget():
-    from transferlib.bench_train import FAST, compare_levers, load_bench_data
+    from transferlib.bench.train import FAST, compare_levers, load_bench_data
     from transferlib.config import source_model_dir
 
     data = load_bench_data(source_model_dir(), FAST, torch.device("cpu"), seed=0)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from transferlib.bench_tta import ARMS, arm_summary, repaid_after, threshold_table, time_to
+from transferlib.bench.tta import ARMS, arm_summary, repaid_after, threshold_table, time_to
 from transferlib.cli import main
 
 

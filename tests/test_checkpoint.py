@@ -254,3 +254,18 @@ def test_sigkill_mid_save_leaves_the_previous_checkpoint_loadable(tmp_path):
     assert mid_save_kills >= 1  # the kills did land inside saves
     save_model(out, LanguageModel(model.cfg), vocab)  # the next save cleans up leftovers
     assert sorted(p.name for p in out.iterdir()) == sorted([WEIGHTS, CONFIG, VOCAB])
+
+
+def test_a_classifier_folder_is_not_a_source_model(tmp_path):
+    """Every place that needs a source LM loads it through ``load_language_model``."""
+    from transferlib.checkpoint import load_language_model, save_model
+    from transferlib.errors import CheckpointError
+    from transferlib.model import Classifier, ModelConfig
+    from transferlib.text import Vocab
+
+    vocab = Vocab.build([["good", "bad"]])
+    save_model(tmp_path, Classifier(ModelConfig(vocab_size=len(vocab), n_classes=2, emb_dim=8,
+                                                hidden_dim=8, num_layers=1)), vocab,
+               classes=["negative", "positive"])
+    with pytest.raises(CheckpointError, match="holds a classifier, not a language model"):
+        load_language_model(tmp_path)

@@ -20,7 +20,9 @@ from safetensors.torch import load_file, save_file
 
 from transferlib.batching import collate_padded
 from transferlib.config import source_model_dir
-from transferlib.distributed import (
+from transferlib.errors import ArgumentError, TrainingError
+from transferlib.model import Classifier, ModelConfig
+from transferlib.parallel import (
     DistContext,
     SyncEveryK,
     backend_for,
@@ -29,8 +31,6 @@ from transferlib.distributed import (
     per_rank_batch,
     wrap_ddp,
 )
-from transferlib.errors import DataError, TrainingError
-from transferlib.model import Classifier, ModelConfig
 from transferlib.training import ClassificationTask, fit
 
 CFG = ModelConfig(vocab_size=40, emb_dim=8, hidden_dim=12, num_layers=2, emb_dropout=0.0,
@@ -168,7 +168,7 @@ def test_distributed_loader_splits_bucketed_batches_between_ranks():
 def test_per_rank_batch_and_backend():
     ctx = DistContext(0, 2, 0, torch.device("cpu"), "gloo")
     assert per_rank_batch(64, ctx, 2) == 16
-    with pytest.raises(DataError, match="does not split"):
+    with pytest.raises(ArgumentError, match="does not split"):
         per_rank_batch(30, ctx, 4)
     assert backend_for(torch.device("cpu")) == "gloo"
 

@@ -18,7 +18,7 @@ from transferlib import datasets
 from transferlib.checkpoint import load_model, save_model
 from transferlib.cli import build_parser
 from transferlib.errors import DataError
-from transferlib.experiments import (
+from transferlib.experiments.runs import (
     Context,
     cmd_experiments,
     experiment_sizes,
@@ -178,7 +178,7 @@ def test_cli_registers_experiments():
 
 
 def test_best_strategy_is_chosen_on_valid_never_scratch_or_v1(tmp_path: Path):
-    from transferlib.experiments import best_strategy
+    from transferlib.experiments.runs import best_strategy
 
     path = tmp_path / "ablation.csv"
     pd.DataFrame({"strategy": ["scratch", "full", "ulmfit", "full-v1"],
@@ -190,7 +190,7 @@ def test_best_strategy_is_chosen_on_valid_never_scratch_or_v1(tmp_path: Path):
 
 
 def test_markdown_tables_quote_the_csvs(ctx: Context, tmp_path: Path):
-    from transferlib.experiments_report import markdown_tables
+    from transferlib.experiments.report import markdown_tables
 
     run_experiment("ablation", tmp_path, [0], ctx=ctx, strategies=["scratch", "full"])
     text = markdown_tables(tmp_path)

@@ -10,23 +10,25 @@ PACKAGE = "transferlib"
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / PACKAGE
 
 # Lowest first. A module may import modules of its own layer or of a lower one, never of a
-# higher one. Every module of the package must be in exactly one layer.
+# higher one. Every module of the package must be in exactly one layer. Names are dotted paths
+# inside the package (``bench.tta``); a subpackage's ``__init__`` is the subpackage's name.
 LAYERS: list[tuple[str, set[str]]] = [
     ("foundation: errors, settings, tokens, data files", {
-        "__init__", "errors", "config", "text", "datasets", "datasets_build", "vectors",
-        "vectors_build", "csvdata"}),
-    ("core: model, batching, training loop, checkpoints, layer groups", {
-        "model", "batching", "resume", "training", "checkpoint", "layers", "regularizers",
-        "strategies", "predict", "baselines", "naive", "generate", "compression",
-        "export_onnx"}),
-    ("transfer recipes: vocabulary transfer, fine-tuning, zero-shot", {
-        "transfer", "pipeline", "zeroshot"}),
-    ("applications: experiments, benchmarks, data parallelism, command line", {
-        "experiments", "experiments_report", "bench", "bench_flops", "bench_infer",
-        "bench_measure", "bench_softmax", "bench_train", "bench_tta", "distributed", "cli",
-        "__main__"}),
+        "__init__", "errors", "config", "text", "datasets", "datasets.loaders", "datasets.build",
+        "datasets.build_vectors", "vectors", "csvdata"}),
+    ("core: model, batching, training loop, checkpoints, parameter groups, DDP parts", {
+        "model", "batching", "resume", "training", "checkpoint", "param_groups", "schedules",
+        "regularizers", "strategies", "predict", "baselines", "naive", "generate",
+        "compression", "export_onnx", "parallel"}),
+    ("transfer recipes: vocabulary transfer, fine-tuning, zero- and few-shot", {
+        "transfer", "pipeline", "zeroshot", "fewshot"}),
+    ("applications: experiments, benchmarks, DDP scaling, command lines", {
+        "experiments", "experiments.runs", "experiments.report", "bench", "bench.levers",
+        "bench.flops", "bench.infer", "bench.measure", "bench.softmax", "bench.train",
+        "bench.tta", "distributed", "cli", "__main__", "datasets.__main__"}),
     ("workbook helpers: notebook widgets, lessons, exercises, demos", {
-        "objective", "lessons", "exercises", "widgets_finetune"}),
+        "workbook", "workbook.objective", "workbook.lessons", "workbook.exercises",
+        "workbook.widgets"}),
 ]
 
 # Upward imports tolerated for now, as (importer, imported) pairs; none today. An entry whose
@@ -35,28 +37,51 @@ KNOWN_UPWARD: set[tuple[str, str]] = set()
 
 
 def _module_name(path: Path) -> str:
-    return path.stem
+    """``bench/tta.py`` -> ``bench.tta``; ``bench/__init__.py`` -> ``bench``."""
+    parts = list(path.relative_to(PACKAGE_DIR).with_suffix("").parts)
+    if len(parts) > 1 and parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
 
 
-def _targets(node: ast.AST, module: str, known: set[str]) -> set[str]:
+def _package_of(module: str, path_is_init: bool) -> list[str]:
+    """The package a module's ``from . import`` means, as parts inside transferlib."""
+    parts = [] if module in ("__init__", "__main__") else module.split(".")
+    return parts if path_is_init else parts[:-1]
+
+
+def _known_prefix(parts: list[str], known: set[str]) -> str | None:
+    """The longest dotted prefix of ``parts`` that is a module of the package."""
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in known:
+            return ".".join(parts[:n])
+    return None
+
+
+def _targets(node: ast.AST, module: str, known: set[str], is_init: bool = False) -> set[str]:
     """The package modules one import statement of ``module`` names."""
     found: set[str] = set()
     if isinstance(node, ast.Import):
         for alias in node.names:
             parts = alias.name.split(".")
             if parts[0] == PACKAGE and len(parts) > 1:
-                found.add(parts[1])
+                found.add(_known_prefix(parts[1:], known) or parts[1])
     elif isinstance(node, ast.ImportFrom):
-        if node.level == 0 and node.module and node.module.split(".")[0] == PACKAGE:
-            rest = node.module.split(".")[1:]
-        elif node.level == 1:
-            rest = node.module.split(".") if node.module else []
+        if node.level == 0:
+            parts = (node.module or "").split(".")
+            if parts[0] != PACKAGE:
+                return found
+            base = parts[1:]
         else:
-            return found
-        if rest:
-            found.add(rest[0])
-        else:  # ``from . import x`` / ``from transferlib import x``
-            found.update(a.name for a in node.names if a.name in known)
+            package = _package_of(module, is_init)
+            base = package[:len(package) - (node.level - 1)] + (
+                node.module.split(".") if node.module else [])
+        for alias in node.names:  # ``from transferlib.bench import tta`` names a submodule
+            sub = ".".join(base + [alias.name])
+            if sub in known:
+                found.add(sub)
+            elif base:
+                found.add(_known_prefix(base, known) or ".".join(base))
     return found - {module}
 
 
@@ -75,17 +100,18 @@ def import_graph() -> dict[str, set[str]]:
     The body of a file's ``if __name__ == "__main__":`` block is a separate program: it runs
     only as module ``__main__`` (``python -m transferlib.x``), never while ``transferlib.x`` is
     being imported, so its imports are the edges of a node ``x:__main__`` in the applications
-    layer (``datasets:__main__`` hands the data builders to ``datasets.main``)."""
-    paths = sorted(PACKAGE_DIR.glob("*.py"))
+    layer."""
+    paths = sorted(p for p in PACKAGE_DIR.rglob("*.py") if "__pycache__" not in p.parts)
     known = {_module_name(p) for p in paths}
     graph: dict[str, set[str]] = {}
     for path in paths:
         module = _module_name(path)
+        is_init = path.name == "__init__.py" and path.parent != PACKAGE_DIR
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for name, nodes in ((module, [n for n in tree.body if not _is_main_guard(n)]),
                             (f"{module}:__main__", [n for n in tree.body if _is_main_guard(n)])):
             edges = {t for top in nodes for node in ast.walk(top)
-                     for t in _targets(node, module, known) & known}
+                     for t in _targets(node, module, known, is_init) & known}
             if name == module or edges:
                 graph[name] = edges | ({module} if name != module else set())
     return graph
@@ -160,22 +186,50 @@ def _layer_of(graph: dict[str, set[str]]) -> dict[str, int]:
 def test_the_parser_sees_every_kind_of_import(tmp_path):
     source = ("import os\nimport transferlib.model\nfrom transferlib.text import Vocab\n"
               "from . import datasets\nfrom .batching import make_loader\n"
-              "from transferlib import config\n"
+              "from transferlib import config\nfrom transferlib.bench import tta\n"
+              "import transferlib.bench.flops as fl\n"
+              "from transferlib.workbook.exercises import check_threshold\n"
               "def f():\n    from .training import fit\n    from . import errors\n")
-    known = {"model", "text", "datasets", "batching", "config", "training", "errors"}
+    known = {"model", "text", "datasets", "batching", "config", "training", "errors", "bench",
+             "bench.tta", "bench.flops", "workbook", "workbook.exercises"}
     found: set[str] = set()
     for node in ast.walk(ast.parse(source)):
         found |= _targets(node, "probe", known)
-    assert found == known
+    assert found == known - {"bench", "workbook"}
+    inside: set[str] = set()  # relative imports inside a subpackage
+    for node in ast.walk(ast.parse("from . import flops\nfrom ..model import X\n"
+                                   "from .measure import Stream\n")):
+        inside |= _targets(node, "bench.tta", known | {"bench.measure"})
+    assert inside == {"bench.flops", "model", "bench.measure"}
     assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
     assert find_cycles({"a": {"b", "c"}, "b": {"a"}, "c": {"a"}}) == [["a", "b", "a"],
                                                                       ["a", "c", "a"]]
 
 
-def test_entry_point_blocks_are_their_own_nodes():
+def test_the_command_line_of_the_data_sits_above_its_builders():
     graph = import_graph()
-    assert {"datasets_build", "vectors_build"} <= graph["datasets:__main__"]
-    assert not graph["datasets"] & {"datasets_build", "vectors_build"}
+    assert {"datasets.build", "datasets.build_vectors"} <= graph["datasets.__main__"]
+    assert not graph["datasets.loaders"] & {"datasets.build", "datasets.build_vectors"}
+
+
+def test_each_subpackage_sits_in_one_layer():
+    """The folders show the layers: every module of bench/, experiments/, workbook/ is in the
+    same layer as its package (datasets/'s command line excepted: it is an application)."""
+    layer = _layer_of(import_graph())
+    for package in ("datasets", "bench", "experiments", "workbook"):
+        members = {m for m in layer if m.startswith(package + ".") and ":" not in m}
+        members.discard("datasets.__main__")
+        assert members, package
+        assert {layer[m] for m in members} == {layer[package]}, package
+
+
+def test_finetune_goes_down_the_layers():
+    """cli -> pipeline -> parallel/training: the one fine-tuning path never climbs back."""
+    graph = import_graph()
+    layer = _layer_of(graph)
+    assert "pipeline" in graph["cli"] and "parallel" in graph["pipeline"]
+    assert "distributed" not in graph["pipeline"] and "cli" not in graph["distributed"]
+    assert all(layer[t] <= layer["pipeline"] for t in graph["pipeline"])
 
 
 def test_no_import_cycles():

@@ -1,14 +1,14 @@
 import pytest
 import torch
 
-from transferlib.layers import (
+from transferlib.model import Classifier
+from transferlib.param_groups import (
     discriminative_groups,
     freeze_to,
     gradual_unfreezing,
     layer_groups,
-    slanted_triangular,
 )
-from transferlib.model import Classifier
+from transferlib.schedules import slanted_triangular
 
 
 def test_layer_groups_cover_all_parameters_once(tiny_cfg):

@@ -1,4 +1,4 @@
-"""Tests for transferlib.lessons, the small measured lessons beside the notebooks' main runs."""
+"""Tests for transferlib.workbook.lessons: the small measured lessons beside the notebooks."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from transferlib import lessons
 from transferlib.text import Vocab
+from transferlib.workbook import lessons
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

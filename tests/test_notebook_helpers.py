@@ -12,13 +12,14 @@ import math
 import pytest
 import torch
 
-from transferlib import exercises, generate, naive, objective
+from transferlib import generate, naive
 from transferlib.batching import TextClassificationDataset, make_loader
 from transferlib.datasets import load_rotten_tomatoes
 from transferlib.model import Classifier, ModelConfig
 from transferlib.pipeline import default_sizes
 from transferlib.training import set_seed
 from transferlib.transfer import transfer_encoder
+from transferlib.workbook import exercises, objective
 
 # -- notebook 00 ---------------------------------------------------------------------------------
 

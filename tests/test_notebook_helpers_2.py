@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
-from transferlib import exercises
-from transferlib import widgets_finetune as wf
 from transferlib.datasets import load_rotten_tomatoes
 from transferlib.model import Classifier, ModelConfig
 from transferlib.training import set_seed
+from transferlib.workbook import exercises
+from transferlib.workbook import widgets as wf
 
 
 @pytest.fixture()
@@ -113,7 +113,7 @@ def test_run_strategies_trains_each_picked_strategy_on_n_labels(lm_dir):
 def test_run_levers_measures_the_baseline_plus_the_picked_levers(lm_dir):
     from dataclasses import replace
 
-    from transferlib.bench_train import FAST, load_bench_data
+    from transferlib.bench.train import FAST, load_bench_data
 
     sizes = replace(FAST, n_train=64, n_valid=32, budget=4, repeats=1, steps=2)
     data = load_bench_data(lm_dir, sizes, torch.device("cpu"), 0)

@@ -42,7 +42,7 @@ def test_each_notebook_has_goals_a_widget_a_checked_exercise_and_a_summary(path)
     code = "\n".join(_source(c) for c in cells if c["cell_type"] == "code")
     assert "goals" in markdown.lower()
     assert "ipywidgets" in code
-    assert "from transferlib.exercises import" in code and "check_" in code
+    assert "from transferlib.workbook.exercises import" in code and "check_" in code
     assert "## Summary" in markdown
 
 
@@ -50,7 +50,7 @@ def test_each_notebook_has_goals_a_widget_a_checked_exercise_and_a_summary(path)
 def test_exercise_starts_unsolved_and_the_hidden_solution_is_checked(path):
     cells = _cells(path)
     checks = [i for i, c in enumerate(cells) if c["cell_type"] == "code"
-              and re.search(r"from transferlib\.exercises import .*\bcheck_", _source(c))]
+              and re.search(r"from transferlib\.workbook\.exercises import .*\bcheck_", _source(c))]
     assert checks, "an exercise cell imports its checker"
     first = cells[checks[0]]
     assert "..." in _source(first) or "None" in _source(first), "the exercise starts unsolved"

@@ -18,10 +18,11 @@ from transferlib.checkpoint import save_model
 from transferlib.cli import _writable_dir, main
 from transferlib.csvdata import read_labelled_csv, read_text_csv
 from transferlib.errors import DataError, TrainingError
-from transferlib.layers import discriminative_groups, layer_groups, slanted_triangular
 from transferlib.model import Classifier, LanguageModel, ModelConfig
+from transferlib.param_groups import discriminative_groups, layer_groups
 from transferlib.regularizers import L2, L2SP, make_regularizer
 from transferlib.resume import load_training_state
+from transferlib.schedules import slanted_triangular
 from transferlib.strategies import PRESETS, Strategy, get_strategy
 from transferlib.text import Vocab, numericalize, tokenize
 from transferlib.training import ClassificationTask, evaluate, fit, pick_device

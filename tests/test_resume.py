@@ -17,15 +17,11 @@ import torch
 from transferlib.batching import LanguageModelStream, TextClassificationDataset, make_loader
 from transferlib.checkpoint import load_model, save_model
 from transferlib.errors import CheckpointError
-from transferlib.layers import (
-    discriminative_groups,
-    gradual_unfreezing,
-    one_cycle,
-    slanted_triangular,
-)
 from transferlib.model import Classifier, LanguageModel, ModelConfig
+from transferlib.param_groups import discriminative_groups, gradual_unfreezing
 from transferlib.regularizers import L2SP
 from transferlib.resume import LATEST, load_training_state
+from transferlib.schedules import one_cycle, slanted_triangular
 from transferlib.text import Vocab, tokenize
 from transferlib.training import ClassificationTask, LanguageModelTask, fit, set_seed
 

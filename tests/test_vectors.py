@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 import torch
 
-from transferlib import datasets
+from transferlib import config, datasets
 from transferlib.baselines import (
     choose_max_len,
     count_truncated,
@@ -18,8 +18,8 @@ from transferlib.baselines import (
     tfidf_logreg_accuracy,
 )
 from transferlib.errors import DataError
-from transferlib.layers import layer_groups
 from transferlib.model import Classifier, LanguageModel, ModelConfig
+from transferlib.param_groups import layer_groups
 from transferlib.text import Vocab, tokenize
 from transferlib.transfer import embedding_from_vectors, transfer_encoder, vocab_from_vectors
 from transferlib.vectors import VECTORS_CARD, WordVectors, load_word_vectors, word_parts
@@ -41,7 +41,7 @@ def test_word_parts_split_like_glove():
 def test_shipped_vectors_are_glove_and_cover_every_shipped_dataset(glove):
     assert glove.dim == 50 and len(glove) > 30_000
     assert glove.words[:3] == ["the", ",", "."]
-    card = json.loads((datasets.config.data_dir() / VECTORS_CARD).read_text("utf-8"))
+    card = json.loads((config.data_dir() / VECTORS_CARD).read_text("utf-8"))
     assert "PDDL" in card["source"]["licence"] and "Pennington" in card["source"]["citation"]
     for name, cov in card["coverage"].items():
         assert cov["shipped"]["token_coverage"] >= 0.97, name
@@ -60,7 +60,7 @@ def test_neighbours_and_composition(glove):
 
 
 def test_tampered_vectors_are_refused(tmp_path):
-    root = datasets.config.data_dir()
+    root = config.data_dir()
     shutil.copytree(root / "vectors", tmp_path / "vectors")
     path = tmp_path / "vectors" / "words.json"
     path.write_text(path.read_text("utf-8").replace('"the"', '"teh"', 1), "utf-8")

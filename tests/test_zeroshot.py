@@ -9,18 +9,15 @@ import torch
 from transferlib import datasets
 from transferlib.checkpoint import save_model
 from transferlib.errors import DataError
-from transferlib.model import Classifier, LanguageModel, ModelConfig
-from transferlib.text import SPECIALS, Vocab, tokenize
-from transferlib.zeroshot import (
+from transferlib.fewshot import (
     class_prototypes,
     encode_features,
     nearest_prototype,
-    phrase_log_probs,
-    run_zeroshot,
     sample_per_class,
-    usable_templates,
-    zero_shot_scores,
 )
+from transferlib.model import Classifier, LanguageModel, ModelConfig
+from transferlib.text import SPECIALS, Vocab, tokenize
+from transferlib.zeroshot import phrase_log_probs, run_zeroshot, usable_templates, zero_shot_scores
 
 WORDS = ("it was great terrible the movie is good bad a film . , plot boring fun acting "
          "i thought wonderful awful all in fine poor").split()

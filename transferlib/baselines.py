@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import ArgumentError
-from .text import tokenize
+from transferlib.errors import ArgumentError
+from transferlib.text import tokenize
 
 
 def majority_accuracy(train_labels: Sequence[str], test_labels: Sequence[str]) -> float:

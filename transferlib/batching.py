@@ -14,8 +14,8 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .errors import ArgumentError
-from .text import Vocab, numericalize
+from transferlib.errors import ArgumentError
+from transferlib.text import Vocab, numericalize
 
 
 class TextClassificationDataset(Dataset):

@@ -24,9 +24,9 @@ from safetensors.torch import load_file
 from safetensors.torch import save as save_bytes
 from torch import nn
 
-from .errors import CheckpointError
-from .model import Classifier, LanguageModel, ModelConfig
-from .text import Vocab, _fsync_dir, atomic_write_bytes, atomic_write_text
+from transferlib.errors import CheckpointError
+from transferlib.model import Classifier, LanguageModel, ModelConfig
+from transferlib.text import Vocab, _fsync_dir, atomic_write_bytes, atomic_write_text
 
 FORMAT = "transferlib.model/1"
 WEIGHTS, CONFIG, VOCAB = "model.safetensors", "config.json", "vocab.json"
@@ -213,3 +213,14 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu"
     model.load_state_dict({k: v.float() if v.is_floating_point() else v
                            for k, v in tensors.items()})
     return model.to(device).eval(), vocab, config
+
+
+def load_language_model(directory: str | Path, device: str | torch.device = "cpu"
+                        ) -> tuple[LanguageModel, Vocab, dict]:
+    """:func:`load_model` for a folder that must hold a language model (a source model):
+    a classifier's folder is a ``CheckpointError`` naming it (notebook 04)."""
+    model, vocab, config = load_model(directory, device=device)
+    if not isinstance(model, LanguageModel):
+        raise CheckpointError(f"{directory} holds a classifier, not a language model: pass a "
+                              "source model folder (e.g. data/source_model)")
+    return model, vocab, config

@@ -8,7 +8,9 @@ runs, and the heavy subcommands (``experiments``, ``bench``, ``bench-tta``) are 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
+import io
 import json
 import shlex
 import sys
@@ -16,9 +18,9 @@ import warnings
 from pathlib import Path
 from types import ModuleType
 
-from .config import fast_mode, machine_info, source_model_dir
-from .errors import DataError, TransferlibError
-from .strategies import DESCRIPTIONS, PRESETS, REGULARIZERS, SCHEDULES, get_strategy
+from transferlib.config import fast_mode, machine_info, source_model_dir
+from transferlib.errors import DataError, TransferlibError
+from transferlib.strategies import DESCRIPTIONS, PRESETS, REGULARIZERS, SCHEDULES, get_strategy
 
 DTYPES = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}  # --save-dtype -> torch dtype
 
@@ -47,7 +49,7 @@ def _writable_dir(path: str) -> Path:
 def _device(args: argparse.Namespace) -> str:
     """``--device``; with ``--allow-cpu-fallback`` an unavailable device becomes 'cpu' with a
     warning on stderr (without it, the pipeline raises a clear error)."""
-    from .training import pick_device
+    from transferlib.training import pick_device
 
     if not args.allow_cpu_fallback:
         return args.device
@@ -60,7 +62,7 @@ def _device(args: argparse.Namespace) -> str:
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    from .checkpoint import atomic_write_text
+    from transferlib.checkpoint import atomic_write_text
 
     atomic_write_text(path, json.dumps(payload, indent=2, default=str))
 
@@ -74,10 +76,10 @@ def _print_epoch(epoch: int, history) -> None:
 def cmd_pretrain(args: argparse.Namespace) -> int:
     import torch
 
-    from .batching import LanguageModelStream
-    from .checkpoint import save_model
-    from .pipeline import default_sizes, load_source_corpus, pretrain_language_model
-    from .training import LanguageModelTask, evaluate
+    from transferlib.batching import LanguageModelStream
+    from transferlib.checkpoint import save_model
+    from transferlib.pipeline import default_sizes, load_source_corpus, pretrain_language_model
+    from transferlib.training import LanguageModelTask, evaluate
 
     out = _writable_dir(args.out)
     sizes = default_sizes()
@@ -86,7 +88,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     valid = load_source_corpus(args.corpus, fast=fast_mode(), split="valid")
     vectors = None
     if not args.no_vectors:
-        from .vectors import load_word_vectors
+        from transferlib.vectors import load_word_vectors
 
         vectors = load_word_vectors()
     result = pretrain_language_model(
@@ -120,7 +122,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def _read_splits(args: argparse.Namespace):
-    from .csvdata import read_labelled_csv, split_frame
+    from transferlib.csvdata import read_labelled_csv, split_frame
 
     df, report = read_labelled_csv(args.data, args.text_column, args.label_column,
                                    args.split_column)
@@ -136,8 +138,8 @@ def _read_splits(args: argparse.Namespace):
 def finetune_inputs(args: argparse.Namespace) -> dict:
     """What a ``finetune`` command asks for: the splits (capped in fast mode), the strategy, the
     source model folder, the unlabelled LM texts, the skip report and the sizes. Shared by the
-    single-process command and the torchrun one (``distributed.finetune_main``)."""
-    from .pipeline import default_sizes
+    single-process command and every torchrun process."""
+    from transferlib.pipeline import default_sizes
 
     sizes = default_sizes()
     df, report = _read_splits(args)
@@ -161,7 +163,7 @@ def finetune_inputs(args: argparse.Namespace) -> dict:
 def _max_len(args: argparse.Namespace, train, valid, test) -> tuple[int, dict[str, int], str]:
     """``--max-len``, or the 95th percentile of the training texts' token counts (32..400);
     reports how many texts of each split it truncates."""
-    from .baselines import choose_max_len, count_truncated
+    from transferlib.baselines import choose_max_len, count_truncated
 
     max_len = args.max_len or choose_max_len(list(train["text"]))
     truncated = {name: count_truncated(list(f["text"]), max_len)
@@ -175,7 +177,7 @@ def _max_len(args: argparse.Namespace, train, valid, test) -> tuple[int, dict[st
 
 def baseline_metrics(train, test, seed: int) -> dict:
     """Majority class and TF-IDF + logistic regression on the same split as the model."""
-    from .baselines import majority_accuracy, tfidf_logreg_accuracy
+    from transferlib.baselines import majority_accuracy, tfidf_logreg_accuracy
 
     if len(test) == 0:
         return {}
@@ -188,7 +190,7 @@ def baseline_metrics(train, test, seed: int) -> dict:
 def save_finetune_outputs(out: Path, result, args: argparse.Namespace, inputs: dict,
                           shown: tuple[str, ...]) -> dict:
     """Write the model, history.csv and metrics.json of a finetune run; print a summary."""
-    from .checkpoint import save_model
+    from transferlib.checkpoint import save_model
 
     metrics = {**result.metrics, **baseline_metrics(inputs["train"], inputs["test"], args.seed),
                "strategy_name": args.strategy, "max_len": inputs["max_len"],
@@ -204,14 +206,31 @@ def save_finetune_outputs(out: Path, result, args: argparse.Namespace, inputs: d
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from .distributed import finetune_main, is_distributed
-    from .pipeline import finetune_classifier
+    """``finetune``: one process, or one DDP replica per process under torchrun (then rank 0
+    alone reads aloud, writes the model folder and scores the test split; notebook 08)."""
+    from transferlib.parallel import init_distributed, is_distributed, shutdown
 
-    if is_distributed():  # launched by torchrun: DistributedDataParallel, rank 0 writes
-        return finetune_main(args, finetune_inputs, save_finetune_outputs, _device(args),
-                             _writable_dir, _print_epoch)
-    out = _writable_dir(args.out)
-    inputs = finetune_inputs(args)
+    if not is_distributed():
+        return _finetune(args, None)
+    if args.resume:
+        raise DataError("--resume is not supported under torchrun yet; resume in one process")
+    ctx = init_distributed(_device(args))
+    try:
+        return _finetune(args, ctx)
+    finally:
+        shutdown()
+
+
+def _finetune(args: argparse.Namespace, ctx) -> int:
+    import torch.distributed as dist
+
+    from transferlib.pipeline import finetune_classifier
+
+    main_rank = ctx is None or ctx.is_main
+    out = _writable_dir(args.out) if main_rank else Path(args.out)
+    quiet = contextlib.nullcontext() if main_rank else contextlib.redirect_stderr(io.StringIO())
+    with quiet:  # rank 0 alone reports skipped rows
+        inputs = finetune_inputs(args)
     sizes = inputs["sizes"]
     result = finetune_classifier(
         inputs["train"], inputs["valid"], inputs["test"], inputs["strategy"],
@@ -219,20 +238,27 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         epochs=args.epochs or sizes["epochs"], lm_epochs=args.lm_epochs or sizes["lm_epochs"],
         lr=args.lr, seed=args.seed, amp=not args.no_amp, device=_device(args),
         max_len=inputs["max_len"], batch_size=args.batch_size, accumulate=args.accumulate,
-        progress=sys.stderr.isatty(), on_epoch_end=_print_epoch,
-        checkpoint_dir=out / "checkpoints", resume=args.resume)
-    if result.transfer is not None:
-        print(result.transfer)
-    print(inputs["max_len_note"])
-    save_finetune_outputs(out, result, args, inputs,
-                          ("valid_accuracy", "test_accuracy", "majority_accuracy",
-                           "tfidf_logreg_accuracy", "n_train", "n_test", "max_len", "seconds"))
+        progress=main_rank and sys.stderr.isatty(),
+        on_epoch_end=_print_epoch if main_rank else None,
+        checkpoint_dir=out / "checkpoints" if ctx is None else None, resume=args.resume, ctx=ctx)
+    if main_rank:
+        if result.transfer is not None:
+            print(result.transfer)
+        print(inputs["max_len_note"])
+        if ctx is not None:
+            args.command_line = "torchrun ... " + args.command_line.removeprefix("python ")
+        save_finetune_outputs(out, result, args, inputs,
+                              ("valid_accuracy", "test_accuracy", "majority_accuracy",
+                               "tfidf_logreg_accuracy", "n_train", "n_test", "max_len",
+                               "world_size", "seconds"))
+    if ctx is not None:
+        dist.barrier()
     return 0
 
 
 def _read_unlabelled(path: str, column: str) -> list[str]:
     """Texts of the train split (or all rows when there is no split column) of a CSV."""
-    from .csvdata import read_text_csv
+    from transferlib.csvdata import read_text_csv
 
     texts, report = read_text_csv(path, column)
     if report.total:
@@ -247,9 +273,9 @@ def saved_max_len(config: dict) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .batching import TextClassificationDataset, make_loader
-    from .checkpoint import load_model
-    from .training import ClassificationTask, evaluate, pick_device
+    from transferlib.batching import TextClassificationDataset, make_loader
+    from transferlib.checkpoint import load_model
+    from transferlib.training import ClassificationTask, evaluate, pick_device
 
     model, vocab, config = load_model(args.model)
     df, _ = _read_splits(args)
@@ -269,9 +295,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .checkpoint import load_model
-    from .predict import predict_texts
-    from .training import pick_device
+    from transferlib.checkpoint import load_model
+    from transferlib.predict import predict_texts
+    from transferlib.training import pick_device
 
     model, vocab, config = load_model(args.model)
     model.to(pick_device(_device(args)))
@@ -285,11 +311,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def _command_module(module: str) -> ModuleType:
     """The module of a ``LAZY_COMMANDS`` subcommand, imported now (and only that one)."""
     if module == "experiments":
-        from . import experiments as loaded
+        from transferlib.experiments import runs as loaded
     elif module == "bench":
-        from . import bench as loaded
+        from transferlib.bench import levers as loaded
     elif module == "bench_tta":
-        from . import bench_tta as loaded
+        from transferlib.bench import tta as loaded
     else:
         raise ValueError(f"no subcommand module {module!r}")
     return loaded

@@ -27,8 +27,8 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.utils import prune
 
-from .errors import ArgumentError
-from .model import Classifier, ModelConfig
+from transferlib.errors import ArgumentError
+from transferlib.model import Classifier, ModelConfig
 
 LORA_TARGETS = ("weight_ih_l0", "weight_hh_l0")
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import SPLITS
-from .errors import DataError
+from transferlib.config import SPLITS
+from transferlib.errors import DataError
 
 # label cells that mean "no label" (compared case-insensitively, after stripping)
 MISSING_LABELS = ("", "nan", "null", "<na>")

@@ -21,12 +21,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .batching import TextClassificationDataset, make_loader
-from .compression import model_bytes
-from .compression import quantize_int8 as quantize_dynamic_int8
-from .errors import ArgumentError
-from .model import Classifier
-from .text import Vocab
+from transferlib.batching import TextClassificationDataset, make_loader
+from transferlib.compression import model_bytes
+from transferlib.compression import quantize_int8 as quantize_dynamic_int8
+from transferlib.errors import ArgumentError
+from transferlib.model import Classifier
+from transferlib.text import Vocab
 
 
 def export_classifier(model: Classifier, path: str | Path) -> Path:
@@ -113,7 +113,7 @@ def compare_runtimes(model: Classifier, vocab: Vocab, classes: list[str], test: 
     PyTorch fp32 (notebook 07)."""
     if len(test) < 64:
         raise ArgumentError("compare_runtimes needs at least 64 test rows")
-    from .checkpoint import save_model
+    from transferlib.checkpoint import save_model
 
     workdir = Path(workdir)
     model = model.cpu().float().eval()
@@ -163,10 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     import sys
     import tempfile
 
-    from . import datasets
-    from .checkpoint import load_model
-    from .config import machine_info
-    from .errors import TransferlibError
+    from transferlib import datasets
+    from transferlib.checkpoint import load_model
+    from transferlib.config import machine_info
+    from transferlib.errors import TransferlibError
 
     parser = argparse.ArgumentParser(prog="python -m transferlib.export_onnx")
     parser.add_argument("--model", required=True, help="a classifier folder (finetune --out)")

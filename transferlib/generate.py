@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from .batching import LanguageModelStream
-from .errors import ArgumentError
-from .model import LanguageModel
-from .text import SPECIALS, Vocab, tokenize
-from .training import LanguageModelTask, evaluate
+from transferlib.batching import LanguageModelStream
+from transferlib.errors import ArgumentError
+from transferlib.model import LanguageModel
+from transferlib.text import SPECIALS, Vocab, tokenize
+from transferlib.training import LanguageModelTask, evaluate
 
 _NO_SPACE_BEFORE = re.compile(r" ([,.;:!?)\]}%])")
 _NO_SPACE_AFTER = re.compile(r"([(\[{$]) ")

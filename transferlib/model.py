@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .errors import ArgumentError
+from transferlib.errors import ArgumentError
 
 State = list[tuple[torch.Tensor, torch.Tensor]]
 

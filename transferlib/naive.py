@@ -5,7 +5,7 @@ on batches from the long-deleted ``torchtext.data`` API. ``NaiveTextClassifier``
 model exactly (sequence-first batches, no ``padding_idx``, the final hidden state read *after*
 the padding, ``hidden.squeeze(0)``) so that notebook 03 can show, with numbers, what each bug
 does next to transferlib's ``Classifier``, which pools over the valid positions only
-(``model.pool_valid``). Besides notebook 03, only ``bench_tta`` uses it: the seed's model and
+(``model.pool_valid``). Besides notebook 03, only ``bench.tta`` uses it: the seed's model and
 loop are that benchmark's baseline arm (notebook 07).
 """
 
@@ -17,10 +17,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .batching import collate_padded
-from .errors import ArgumentError
-from .model import Classifier, LanguageModel
-from .text import Vocab, numericalize
+from transferlib.batching import collate_padded
+from transferlib.errors import ArgumentError
+from transferlib.model import Classifier, LanguageModel
+from transferlib.text import Vocab, numericalize
 
 
 class NaiveTextClassifier(nn.Module):

@@ -8,30 +8,37 @@ data, model and epochs but runs the same code.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from . import datasets
-from .batching import LanguageModelStream, TextClassificationDataset, make_loader
-from .checkpoint import load_model, read_config
-from .config import fast_mode
-from .errors import ArgumentError, DataError
-from .layers import (
+from transferlib import datasets
+from transferlib.batching import LanguageModelStream, TextClassificationDataset, make_loader
+from transferlib.checkpoint import load_language_model, read_config
+from transferlib.config import fast_mode
+from transferlib.errors import ArgumentError, DataError
+from transferlib.model import Classifier, LanguageModel, ModelConfig, count_parameters
+from transferlib.parallel import (
+    DistContext,
+    SyncEveryK,
+    distributed_loader,
+    per_rank_batch,
+    single_process,
+    wrap_ddp,
+)
+from transferlib.param_groups import (
     ULMFIT_DECAY,
     discriminative_groups,
     freeze_to,
     gradual_unfreezing,
-    one_cycle,
-    slanted_triangular,
 )
-from .model import Classifier, LanguageModel, ModelConfig, count_parameters
-from .regularizers import make_regularizer
-from .strategies import Strategy
-from .text import Vocab, tokenize
-from .training import (
+from transferlib.regularizers import make_regularizer
+from transferlib.schedules import make_scheduler, one_cycle, slanted_triangular
+from transferlib.strategies import Strategy
+from transferlib.text import Vocab, tokenize
+from transferlib.training import (
     ClassificationTask,
     LanguageModelTask,
     evaluate,
@@ -40,14 +47,14 @@ from .training import (
     predictions,
     set_seed,
 )
-from .transfer import (
+from transferlib.transfer import (
     TransferReport,
     build_target_vocab,
     embedding_from_vectors,
     transfer_encoder,
     vocab_from_vectors,
 )
-from .vectors import WordVectors, load_word_vectors
+from transferlib.vectors import WordVectors, load_word_vectors
 
 
 @dataclass
@@ -182,9 +189,7 @@ def classifier_from_source(
     the frequent words of ``unlabelled``) and a classifier whose encoder is transferred from the
     source; target words the source lacks take their ``vectors`` (GloVe) vector when there is
     one → ``(classifier, source_lm, source_vocab, target_vocab, report)``."""
-    source, source_vocab, _ = load_model(pretrained)
-    if not isinstance(source, LanguageModel):
-        raise DataError(f"{pretrained} holds a classifier, not a language model")
+    source, source_vocab, _ = load_language_model(pretrained)
     vocab = build_target_vocab(source_vocab, unlabelled, min_freq=2)
     cfg = ModelConfig(**{**source.cfg.to_dict(), **CLASSIFIER_DROPOUT,
                          "vocab_size": len(vocab), "n_classes": n_classes,
@@ -217,6 +222,7 @@ def finetune_classifier(
     on_epoch_end=None,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
+    ctx: DistContext | None = None,
 ) -> FinetuneResult:
     """Stages (b) and (c): fine-tune a classifier on ``train`` (columns text, label).
 
@@ -224,9 +230,19 @@ def finetune_classifier(
     (the shipped source LM by default in the CLI). ``lm_texts`` are extra unlabelled in-domain
     texts for the target-LM stage (never the test split). ``small_model`` sets the sizes of a
     from-scratch model when no pretrained folder is given.
+
+    ``ctx`` (``parallel.init_distributed()``, under torchrun) makes this one DDP replica
+    (notebook 08): its device replaces ``device``, the classifier is wrapped in DDP, the
+    training batches are this rank's share of the bucketed batches, the target-LM stage runs on
+    rank 0 only (DDP's construction broadcasts rank 0's weights) and only rank 0 scores the
+    test split. Every rank evaluates the whole valid split, so early stopping decides alike.
     """
+    ctx = ctx or single_process(pick_device(device))
+    if ctx.world_size > 1 and (checkpoint_dir is not None or resume):
+        raise ArgumentError("training checkpoints and --resume run in one process, not under "
+                            "torchrun")
     set_seed(seed)
-    dev = pick_device(device)
+    dev = ctx.device
     stage_dir = {stage: None if checkpoint_dir is None else Path(checkpoint_dir) / stage
                  for stage in ("lm", "classifier")}  # training checkpoints of each stage
     for name, frame in (("train", train), ("valid", valid)):
@@ -241,22 +257,28 @@ def finetune_classifier(
     if strategy.pretrained and pretrained is None:
         raise ArgumentError("this strategy starts from a pretrained model: pass pretrained=DIR")
     model, vocab, report, lm_history = initial_classifier(
-        train, valid, strategy, len(classes), pretrained, lm_texts, lm_epochs, lr, seed, amp,
-        dev, progress, stage_dir["lm"], resume, vectors, small_model)
+        train, valid, replace(strategy, target_lm=strategy.target_lm and ctx.is_main),
+        len(classes), pretrained, lm_texts, lm_epochs, lr, seed, amp, dev, progress,
+        stage_dir["lm"], resume, vectors, small_model)
     model.to(dev)
     reg = make_regularizer(strategy.regularizer, model, strategy.lam)
     train_ds = TextClassificationDataset(train["text"], train["label"], vocab, classes, max_len)
     valid_ds = TextClassificationDataset(valid["text"], valid["label"], vocab, classes, max_len)
-    if accumulate < 1 or batch_size % accumulate:
-        raise ArgumentError(f"batch size {batch_size} does not split into {accumulate} "
-                            "accumulation steps; choose a multiple")
-    train_dl = make_loader(train_ds, batch_size // accumulate, shuffle=True, seed=seed)
+    micro_batch = per_rank_batch(batch_size, ctx, accumulate)
+    if ctx.world_size == 1:
+        train_dl, trained, task = (make_loader(train_ds, micro_batch, shuffle=True, seed=seed),
+                                   model, ClassificationTask())
+    else:
+        train_dl = distributed_loader(train_ds, micro_batch, ctx.rank, ctx.world_size, seed)
+        trained = wrap_ddp(model, ctx,
+                           find_unused=strategy.freeze_encoder or strategy.gradual_unfreeze)
+        task = SyncEveryK(ClassificationTask(), trained, accumulate, len(train_dl))
     valid_dl = make_loader(valid_ds, 256, shuffle=False)
     optimizer, scheduler, on_start = strategy_optimizer(model, strategy, lr,
                                                         epochs * -(-len(train_dl) // accumulate),
                                                         epochs)
     start = time.perf_counter()
-    history = fit(model, train_dl, valid_dl, ClassificationTask(), optimizer, epochs,
+    history = fit(trained, train_dl, valid_dl, task, optimizer, epochs,
                   scheduler=scheduler, device=dev, amp=amp, clip=1.0, regularizer=reg,
                   patience=patience, on_epoch_start=on_start, on_epoch_end=on_epoch_end,
                   progress=progress, checkpoint_dir=stage_dir["classifier"], resume=resume,
@@ -269,15 +291,23 @@ def finetune_classifier(
                "seconds_per_epoch": float(history["seconds"].mean()),
                "epochs_run": len(history), "device": str(dev), "classes": classes,
                "trainable_params": int(history["trainable_params"].max()),
-               "strategy": strategy.to_dict(), "seed": seed}
-    if test is not None and len(test):
-        test_ds = TextClassificationDataset(test["text"], test["label"], vocab, classes, max_len)
-        test_dl = make_loader(test_ds, 256, shuffle=False)
-        pred, truth = predictions(model, test_dl, dev, amp)
-        shares = {c: float((pred == i).sum()) / len(pred) for i, c in enumerate(classes)}
-        metrics.update(test_accuracy=float((pred == truth).double().mean()), n_test=len(test),
-                       test_pred_shares=shares, test_top_share=max(shares.values()))
+               "strategy": strategy.to_dict(), "seed": seed, "world_size": ctx.world_size,
+               "backend": ctx.backend, "accumulate": accumulate, "global_batch": batch_size,
+               "per_rank_batch": micro_batch}
+    if test is not None and len(test) and ctx.is_main:
+        metrics.update(test_metrics(model, vocab, classes, test, max_len, dev, amp))
     return FinetuneResult(model, vocab, classes, history, metrics, lm_history, report)
+
+
+def test_metrics(model: Classifier, vocab: Vocab, classes: list[str], test: pd.DataFrame,
+                 max_len: int, device: torch.device, amp: bool) -> dict:
+    """Test accuracy and each class's share of the predictions (a collapsed classifier shows
+    as one share near 1)."""
+    test_ds = TextClassificationDataset(test["text"], test["label"], vocab, classes, max_len)
+    pred, truth = predictions(model, make_loader(test_ds, 256, shuffle=False), device, amp)
+    shares = {c: float((pred == i).sum()) / len(pred) for i, c in enumerate(classes)}
+    return {"test_accuracy": float((pred == truth).double().mean()), "n_test": len(test),
+            "test_pred_shares": shares, "test_top_share": max(shares.values())}
 
 
 def strategy_optimizer(model: Classifier, strategy: Strategy, lr: float, steps: int,
@@ -292,11 +322,10 @@ def strategy_optimizer(model: Classifier, strategy: Strategy, lr: float, steps: 
     if strategy.embedding_lr > 0:
         groups[0]["lr"] = lr * strategy.embedding_lr
     optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
-    scheduler = {"constant": None, "stlr": lambda: slanted_triangular(optimizer, steps),
-                 "one-cycle": lambda: one_cycle(optimizer, steps + epochs)}[strategy.schedule]
+    scheduler = make_scheduler(strategy.schedule, optimizer, steps, spare_steps=epochs)
     on_start = (gradual_unfreezing(model, keep_embedding=strategy.embedding_lr > 0)
                 if strategy.gradual_unfreeze else None)
-    return optimizer, scheduler() if scheduler else None, on_start
+    return optimizer, scheduler, on_start
 
 
 def target_language_model(source: LanguageModel, source_vocab: Vocab, vocab: Vocab,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from .batching import collate_padded
-from .model import Classifier
-from .text import Vocab, numericalize
+from transferlib.batching import collate_padded
+from transferlib.model import Classifier
+from transferlib.text import Vocab, numericalize
 
 
 @torch.no_grad()

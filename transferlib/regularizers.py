@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .errors import ArgumentError
+from transferlib.errors import ArgumentError
 
 
 def _is_bias(name: str) -> bool:

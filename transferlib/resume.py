@@ -24,14 +24,14 @@ import torch
 from safetensors.torch import save as save_bytes
 from torch import nn
 
-from .checkpoint import (
+from transferlib.checkpoint import (
     atomic_write_bytes,
     atomic_write_text,
     check_state_dict,
     read_json,
     read_safetensors,
 )
-from .errors import CheckpointError
+from transferlib.errors import CheckpointError
 
 TRAIN_FORMAT = "transferlib.train/1"
 LATEST = "latest.json"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from .errors import ArgumentError
+from transferlib.errors import ArgumentError
 
 SCHEDULES = ("constant", "stlr", "one-cycle")
 REGULARIZERS = ("none", "l2", "l2sp")

@@ -20,6 +20,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -30,8 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .errors import ArgumentError, TrainingError
-from .resume import TrainingState
+from transferlib.errors import ArgumentError, TrainingError
+from transferlib.resume import TrainingState
 
 
 def set_seed(seed: int) -> None:
@@ -296,6 +297,139 @@ def _check_fit_args(epochs, accumulate, patience, clip, max_steps_per_epoch, che
         raise ArgumentError("resume=True needs checkpoint_dir (where the checkpoints are)")
 
 
+@dataclass
+class _Steps:
+    """What one epoch's training steps add up to: the task's sums, tokens, gradient norms."""
+
+    loss_sum: float = 0.0
+    n: int = 0
+    correct: float = 0.0
+    tokens: int = 0
+    norms: list[float] = field(default_factory=list)
+
+
+@dataclass
+class _Loop:
+    """Everything a training step needs that stays the same for the whole run."""
+
+    model: nn.Module
+    task: object
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    amp: bool
+    clip: float | None
+    regularizer: Callable[[], torch.Tensor] | None
+    accumulate: int
+    saved: str = ""  # names the last good checkpoint in error messages, once there is one
+
+
+def _backward(loop: _Loop, batch, where: str) -> tuple[torch.Tensor, int, float, int]:
+    """Forward, ``L + lam * R(w)``, the finite check and ``backward`` of one batch."""
+    try:
+        with autocast(loop.device, loop.amp):
+            loss, count, right, ntok = loop.task.step(loop.model, batch, loop.device)
+        regularizer = loop.regularizer
+        total = loss if regularizer is None else loss + regularizer.lam * regularizer()
+        if not torch.isfinite(total):
+            raise TrainingError(
+                f"loss became {float(total.detach())} at {where} (learning rates: "
+                f"{_rates(loop.optimizer)}); the learning rate is likely too high — lower it, "
+                f"or keep gradient clipping on.{loop.saved}")
+        loop.scaler.scale(total / loop.accumulate).backward()
+    except (torch.OutOfMemoryError, RuntimeError) as exc:
+        if _is_out_of_memory(exc):
+            raise _out_of_memory(where, batch, loop.device) from exc
+        raise
+    return loss, count, right, ntok
+
+
+def _step(loop: _Loop, trainable: list[nn.Parameter], where: str) -> float:
+    """One optimizer step (clipped, scaled) and one scheduler step → the gradient norm."""
+    norm = _optimizer_step(loop.optimizer, loop.scaler, trainable, loop.clip, where)
+    if loop.scheduler is not None:
+        loop.scheduler.step()
+    return norm
+
+
+def _train_epoch(loop: _Loop, train_data: Iterable, epoch: int, epochs: int,
+                 max_steps: int | None, progress: bool) -> tuple[_Steps, list[nn.Parameter]]:
+    """One pass over ``train_data``: an optimizer step every ``accumulate`` batches, and one
+    for a last incomplete group → the epoch's sums and the parameters that trained."""
+    loop.model.train()
+    loop.task.start_epoch(train=True)
+    trainable = [p for p in loop.model.parameters() if p.requires_grad]
+    sums = _Steps()
+    # a bar fed by hand: tqdm.auto(iterable) calls iter() on construction, which would start
+    # a second DataLoader iterator per epoch (workers, and one more global RNG draw)
+    bar = tqdm(total=_batch_count(train_data), desc=f"epoch {epoch + 1}/{epochs}",
+               leave=False, disable=not progress)
+    loop.optimizer.zero_grad(set_to_none=True)
+    pending = 0
+    for i, batch in enumerate(train_data):
+        if max_steps is not None and i >= max_steps:
+            break
+        where = f"epoch {epoch + 1}, step {i + 1}"
+        loss, count, right, ntok = _backward(loop, batch, where)
+        pending += 1
+        if pending == loop.accumulate:
+            sums.norms.append(_step(loop, trainable, where))
+            pending = 0
+        sums.loss_sum += float(loss.detach()) * count
+        sums.n += count
+        sums.correct += float(right)
+        sums.tokens += ntok
+        bar.update(1)
+        bar.set_postfix(loss=f"{sums.loss_sum / sums.n:.3f}")
+    bar.close()
+    if pending:  # a last, incomplete accumulation group still updates the weights
+        sums.norms.append(_step(loop, trainable, f"epoch {epoch + 1}, last step"))
+    return sums, trainable
+
+
+def _epoch_row(loop: _Loop, epoch: int, sums: _Steps, trainable: list[nn.Parameter],
+               seconds: float, valid_data: Iterable | None) -> dict:
+    """The history row of one epoch: train and valid metrics, rate, speed, gradient norm."""
+    task = loop.task
+    row = {"epoch": epoch + 1}
+    row.update({f"train_{k}": v for k, v in
+                task.metrics(sums.loss_sum, max(sums.n, 1), sums.correct).items()})
+    if valid_data is not None:
+        row.update({f"valid_{k}": v for k, v in
+                    evaluate(loop.model, valid_data, task, loop.device, loop.amp).items()})
+    row.update({"lr": loop.optimizer.param_groups[-1]["lr"], "seconds": seconds,
+                "tokens_per_s": sums.tokens / seconds if seconds > 0 else float("nan"),
+                "grad_norm": float(np.nanmedian(sums.norms)) if sums.norms else float("nan"),
+                "trainable_params": sum(p.numel() for p in trainable)})
+    return row
+
+
+def _early_stopping(run: TrainingState, value: float, higher_better: bool, patience: int,
+                    model: nn.Module) -> None:
+    """Keep the best epoch's weights; stop after ``patience`` epochs without a better value."""
+    if run.best is None or (value > run.best if higher_better else value < run.best):
+        run.best, run.bad_epochs = value, 0
+        run.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in
+                                        model.state_dict().items()})
+    else:
+        run.bad_epochs += 1
+        run.stopped = run.bad_epochs >= patience
+
+
+def _resume(run: TrainingState, loop: _Loop, checkpoint_dir: Path | None, train_data: Iterable,
+            epochs: int) -> None:
+    """Restore the last saved epoch from ``checkpoint_dir``, or warn that there is none."""
+    if run.restore(checkpoint_dir, loop.model, loop.optimizer, loop.scheduler, loop.scaler,
+                   train_data, epochs):
+        print(f"resuming from {checkpoint_dir} after epoch {run.epoch} of {epochs}",
+              file=sys.stderr, flush=True)
+        loop.saved = f" The last good checkpoint (epoch {run.epoch}) is in {checkpoint_dir}."
+    else:
+        warnings.warn(f"resume: no checkpoint in {checkpoint_dir} yet; starting at epoch 1",
+                      RuntimeWarning, stacklevel=3)
+
+
 def fit(
     model: nn.Module,
     train_data: Iterable,
@@ -320,118 +454,51 @@ def fit(
 ) -> pd.DataFrame:
     """Train ``model`` for ``epochs`` and return the history, one row per epoch.
 
-    ``regularizer`` is a callable with a ``lam`` attribute (see ``regularizers``); the loss
+    Each epoch: ``on_epoch_start``, one pass of optimizer steps (``_train_epoch``), the
+    history row with the valid metrics (``_epoch_row``), early stopping, the checkpoint,
+    ``on_epoch_end``. ``regularizer`` has a ``lam`` attribute (see ``regularizers``): the loss
     minimised is ``L + lam * R(w)``. With ``patience``, training stops after that many epochs
-    without a better ``valid_<task.monitor>`` and the best epoch's weights are restored; better
-    means larger for ``mode="max"``, smaller for ``"min"`` (default: ``METRIC_MODES``, e.g.
-    accuracy and f1 max, loss and perplexity min). ``scheduler`` is
-    stepped after every optimizer step. ``accumulate=k`` sums the gradients of k batches before
-    each optimizer step (each batch's loss is divided by k): the same update as one k-times
-    larger batch of equal-sized batches, with the memory of one.
+    without a better ``valid_<task.monitor>`` and the best epoch's weights are restored;
+    better is larger for ``mode="max"``, smaller for ``"min"`` (default ``METRIC_MODES``).
+    ``scheduler`` is stepped after every optimizer step. ``accumulate=k`` sums the gradients
+    of k batches (each loss divided by k) before each optimizer step: one k-times larger batch.
 
-    With ``checkpoint_dir``, the full training state (weights, optimizer, scheduler, GradScaler,
-    RNG states, early stopping, history) is saved there after every epoch, before
-    ``on_epoch_end`` runs; ``resume=True`` continues from the last saved epoch (or starts
-    afresh, with a warning, when there is none) and ends as the uninterrupted run would. A
-    NaN/inf loss or gradient norm raises ``TrainingError`` naming the epoch, step and learning
-    rates, leaving the last good checkpoint in place.
+    With ``checkpoint_dir``, the full training state (weights, optimizer, scheduler,
+    GradScaler, RNG states, early stopping, history) is saved after every epoch, before
+    ``on_epoch_end``; ``resume=True`` continues from the last saved epoch and ends as the
+    uninterrupted run would. A NaN/inf loss or gradient norm raises ``TrainingError`` naming
+    the epoch, step and learning rates, leaving the last good checkpoint in place.
     """
     _check_fit_args(epochs, accumulate, patience, clip, max_steps_per_epoch, checkpoint_dir,
                     resume)
     device = device or next(model.parameters()).device
     model.to(device)
-    use_scaler = amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
-    higher_better = (patience is not None and valid_data is not None
-                     and monitor_mode(task.monitor, mode) == "max")
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and device.type == "cuda")
+    loop = _Loop(model, task, optimizer, scheduler, scaler, device, amp, clip, regularizer,
+                 accumulate)
+    stopping = patience is not None and valid_data is not None
+    higher_better = stopping and monitor_mode(task.monitor, mode) == "max"
     run = TrainingState()
     checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
-    saved = ""
     if resume:
-        if run.restore(checkpoint_dir, model, optimizer, scheduler, scaler, train_data, epochs):
-            print(f"resuming from {checkpoint_dir} after epoch {run.epoch} of {epochs}",
-                  file=sys.stderr, flush=True)
-            saved = f" The last good checkpoint (epoch {run.epoch}) is in {checkpoint_dir}."
-        else:
-            warnings.warn(f"resume: no checkpoint in {checkpoint_dir} yet; starting at epoch 1",
-                          RuntimeWarning, stacklevel=2)
+        _resume(run, loop, checkpoint_dir, train_data, epochs)
     for epoch in range(run.epoch, epochs):
         if run.stopped:
             break
         if on_epoch_start is not None:
             on_epoch_start(epoch)
         _set_epoch(train_data, epoch)
-        model.train()
-        task.start_epoch(train=True)
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        loss_sum, n, correct, tokens, norms = 0.0, 0, 0.0, 0, []
         start = time.perf_counter()
-        # a bar fed by hand: tqdm.auto(iterable) calls iter() on construction, which would start
-        # a second DataLoader iterator per epoch (workers, and one more global RNG draw)
-        bar = tqdm(total=_batch_count(train_data), desc=f"epoch {epoch + 1}/{epochs}",
-                   leave=False, disable=not progress)
-        optimizer.zero_grad(set_to_none=True)
-        pending = 0
-        for i, batch in enumerate(train_data):
-            if max_steps_per_epoch is not None and i >= max_steps_per_epoch:
-                break
-            where = f"epoch {epoch + 1}, step {i + 1}"
-            try:
-                with autocast(device, amp):
-                    loss, count, right, ntok = task.step(model, batch, device)
-                total = loss if regularizer is None else loss + regularizer.lam * regularizer()
-                if not torch.isfinite(total):
-                    raise TrainingError(
-                        f"loss became {float(total.detach())} at {where} (learning rates: "
-                        f"{_rates(optimizer)}); the learning rate is likely too high — lower it, "
-                        f"or keep gradient clipping on.{saved}")
-                scaler.scale(total / accumulate).backward()
-            except (torch.OutOfMemoryError, RuntimeError) as exc:
-                if _is_out_of_memory(exc):
-                    raise _out_of_memory(where, batch, device) from exc
-                raise
-            pending += 1
-            if pending == accumulate:
-                norms.append(_optimizer_step(optimizer, scaler, trainable, clip, where))
-                pending = 0
-                if scheduler is not None:
-                    scheduler.step()
-            loss_sum += float(loss.detach()) * count
-            n += count
-            correct += float(right)
-            tokens += ntok
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_sum / n:.3f}")
-        bar.close()
-        if pending:  # a last, incomplete accumulation group still updates the weights
-            norms.append(_optimizer_step(optimizer, scaler, trainable, clip,
-                                         f"epoch {epoch + 1}, last step"))
-            if scheduler is not None:
-                scheduler.step()
-        seconds = time.perf_counter() - start
-        row = {"epoch": epoch + 1}
-        row.update({f"train_{k}": v for k, v in task.metrics(loss_sum, max(n, 1), correct).items()})
-        if valid_data is not None:
-            row.update({f"valid_{k}": v for k, v in
-                        evaluate(model, valid_data, task, device, amp).items()})
-        row.update({"lr": optimizer.param_groups[-1]["lr"], "seconds": seconds,
-                    "tokens_per_s": tokens / seconds if seconds > 0 else float("nan"),
-                    "grad_norm": float(np.nanmedian(norms)) if norms else float("nan"),
-                    "trainable_params": sum(p.numel() for p in trainable)})
+        sums, trainable = _train_epoch(loop, train_data, epoch, epochs, max_steps_per_epoch,
+                                       progress)
+        row = _epoch_row(loop, epoch, sums, trainable, time.perf_counter() - start, valid_data)
         run.rows.append(row)
         run.epoch = epoch + 1
-        if valid_data is not None and patience is not None:
-            value = row[f"valid_{task.monitor}"]
-            if run.best is None or (value > run.best if higher_better else value < run.best):
-                run.best, run.bad_epochs = value, 0
-                run.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in
-                                                model.state_dict().items()})
-            else:
-                run.bad_epochs += 1
-                run.stopped = run.bad_epochs >= patience
+        if stopping:
+            _early_stopping(run, row[f"valid_{task.monitor}"], higher_better, patience, model)
         if checkpoint_dir is not None:
             run.save(checkpoint_dir, model, optimizer, scheduler, scaler, train_data, epochs)
-            saved = f" The last good checkpoint (epoch {run.epoch}) is in {checkpoint_dir}."
+            loop.saved = f" The last good checkpoint (epoch {run.epoch}) is in {checkpoint_dir}."
         if on_epoch_end is not None:
             on_epoch_end(epoch, pd.DataFrame(run.rows))
     if run.best_state is not None:

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .errors import CheckpointError
-from .model import Classifier, LanguageModel
-from .text import SPECIALS, Vocab, tokenize
-from .vectors import WordVectors
+from transferlib.errors import CheckpointError
+from transferlib.model import Classifier, LanguageModel
+from transferlib.text import SPECIALS, Vocab, tokenize
+from transferlib.vectors import WordVectors
 
 
 @dataclass

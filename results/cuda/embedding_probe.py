@@ -13,8 +13,8 @@ import pandas as pd
 
 import transferlib.pipeline as pipeline
 from transferlib.config import source_model_dir
-from transferlib.experiments import Context, experiment_sizes
-from transferlib.layers import discriminative_groups, freeze_to, layer_groups
+from transferlib.experiments.runs import Context, experiment_sizes
+from transferlib.param_groups import discriminative_groups, freeze_to, layer_groups
 
 out, device = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "auto")
 

@@ -11,7 +11,7 @@ import time
 import pandas as pd
 
 from transferlib.config import source_model_dir
-from transferlib.experiments import Context, experiment_sizes
+from transferlib.experiments.runs import Context, experiment_sizes
 
 out, device = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "auto")
 sizes = experiment_sizes(False)

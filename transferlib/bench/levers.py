@@ -6,8 +6,8 @@ LoRA, int8 / pruned / distilled models for inference, and the machine's own matm
 to the FLOP/s that LM pretraining and fine-tuning achieve (with a profile of what bounds them).
 It prints tables and writes ``bench.csv``, ``bench.png`` and ``bench.json`` (with
 ``config.machine_info()``). Speed numbers are medians of timed chunks after warm-up; ratios are
-against the baseline of the same run. See ``bench_train``, ``bench_infer`` and
-``bench_flops`` for what each row measures.
+against the baseline of the same run. See ``bench.train``, ``bench.infer`` and
+``bench.flops`` for what each row measures.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import bench_flops as fl
-from .bench_infer import compressed_models, inference_rows, students
-from .bench_measure import release_freed_memory
-from .bench_train import (
+from transferlib.bench import flops as fl
+from transferlib.bench.infer import compressed_models, inference_rows, students
+from transferlib.bench.measure import release_freed_memory
+from transferlib.bench.train import (
     BASELINE,
     FAST,
     FULL,
@@ -39,10 +39,10 @@ from .bench_train import (
     load_bench_data,
     run_interleaved,
 )
-from .checkpoint import atomic_write_text, read_config
-from .config import fast_mode, machine_info, source_model_dir
-from .errors import ArgumentError
-from .training import amp_dtype, pick_device
+from transferlib.checkpoint import atomic_write_text, read_config
+from transferlib.config import fast_mode, machine_info, source_model_dir
+from transferlib.errors import ArgumentError
+from transferlib.training import amp_dtype, pick_device
 
 TARGETS = {"finetune_speedup": 4.0, "lm_fraction_of_peak": 0.40}
 COLUMNS = ["section", "row", "what", "settings", "tokens_per_s", "speedup", "peak_mem_mb",

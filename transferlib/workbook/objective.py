@@ -24,17 +24,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import datasets
-from .checkpoint import load_model
-from .config import fast_mode, source_model_dir
-from .errors import ArgumentError
-from .experiments import stratified_subsample
-from .model import LanguageModel, ModelConfig
-from .pipeline import finetune_classifier
-from .regularizers import weight_drift
-from .strategies import REGULARIZERS, get_strategy
-from .transfer import build_target_vocab, transfer_encoder
-from .vectors import load_word_vectors
+from transferlib import datasets
+from transferlib.checkpoint import load_model
+from transferlib.config import fast_mode, source_model_dir
+from transferlib.errors import ArgumentError
+from transferlib.experiments.runs import stratified_subsample
+from transferlib.model import LanguageModel, ModelConfig
+from transferlib.pipeline import finetune_classifier
+from transferlib.regularizers import weight_drift
+from transferlib.strategies import REGULARIZERS, get_strategy
+from transferlib.transfer import build_target_vocab, transfer_encoder
+from transferlib.vectors import load_word_vectors
 
 LAMBDAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 

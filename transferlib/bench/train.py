@@ -8,7 +8,7 @@ then timed round-robin (``run_interleaved``): each round times one chunk of ``st
 steps per row, so a change in the machine's load hits every row alike. Tokens/s counts real
 (non-pad) tokens over the chunk's wall time, data loading included; a row reports the median
 over its chunks. Each row then trains on to the common step budget and is scored on a fixed
-valid subset. Peak memory: one more step per row at the very end (``bench_measure``).
+valid subset. Peak memory: one more step per row at the very end (``bench.measure``).
 """
 
 from __future__ import annotations
@@ -23,16 +23,16 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import datasets
-from .batching import TextClassificationDataset, make_loader
-from .bench_measure import PeakMemory, Stream
-from .checkpoint import load_model
-from .compression import apply_lora
-from .errors import CheckpointError
-from .layers import freeze_to, layer_groups
-from .model import Classifier, LanguageModel, ModelConfig, count_parameters
-from .training import ClassificationTask, evaluate, fit, set_seed
-from .transfer import build_target_vocab, transfer_encoder
+from transferlib import datasets
+from transferlib.batching import TextClassificationDataset, make_loader
+from transferlib.bench.measure import PeakMemory, Stream
+from transferlib.checkpoint import load_language_model
+from transferlib.compression import apply_lora
+from transferlib.model import Classifier, LanguageModel, ModelConfig, count_parameters
+from transferlib.param_groups import freeze_to, layer_groups
+from transferlib.pipeline import CLASSIFIER_DROPOUT
+from transferlib.training import ClassificationTask, evaluate, fit, set_seed
+from transferlib.transfer import build_target_vocab, transfer_encoder
 
 CLASSES = ["negative", "positive"]
 
@@ -148,10 +148,7 @@ class BenchData:
 
 def load_bench_data(model_dir: Path, sizes: Sizes, device: torch.device, seed: int) -> BenchData:
     """Load the source LM and the Rotten Tomatoes splits (train subset, fixed valid subset)."""
-    source, source_vocab, config = load_model(model_dir)
-    if not isinstance(source, LanguageModel):
-        raise CheckpointError(f"{model_dir}: holds a classifier; the benchmark needs the source "
-                              "language model")
+    source, source_vocab, config = load_language_model(model_dir)
     note = f"{model_dir} (emb {source.cfg.emb_dim}, hidden {source.cfg.hidden_dim}, " \
            f"{source.cfg.num_layers} layers, vocab {source.cfg.vocab_size})"
     if sizes.tiny_model and (source.cfg.hidden_dim > 64 or source.cfg.emb_dim > 32):
@@ -165,8 +162,8 @@ def load_bench_data(model_dir: Path, sizes: Sizes, device: torch.device, seed: i
     valid_df = datasets.load_rotten_tomatoes("valid")
     valid_df = valid_df.sample(n=min(sizes.n_valid, len(valid_df)), random_state=seed)
     vocab = build_target_vocab(source_vocab, train_df["text"], min_freq=2)
-    cfg = ModelConfig(**{**source.cfg.to_dict(), "vocab_size": len(vocab), "n_classes": 2,
-                         "emb_dropout": 0.1, "layer_dropout": 0.3, "out_dropout": 0.4})
+    cfg = ModelConfig(**{**source.cfg.to_dict(), **CLASSIFIER_DROPOUT, "vocab_size": len(vocab),
+                         "n_classes": 2})
     train = TextClassificationDataset(train_df["text"], train_df["label"], vocab, CLASSES,
                                       sizes.max_len)
     valid = TextClassificationDataset(valid_df["text"], valid_df["label"], vocab, CLASSES,

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .batching import make_loader
-from .bench_measure import Stream
-from .compression import (
+from transferlib.batching import make_loader
+from transferlib.bench.measure import Stream
+from transferlib.compression import (
     DistillationTask,
     make_student,
     model_bytes,
@@ -28,8 +28,8 @@ from .compression import (
     quantize_int8,
     sparsity,
 )
-from .model import count_parameters
-from .training import ClassificationTask, evaluate, fit, set_seed
+from transferlib.model import count_parameters
+from transferlib.training import ClassificationTask, evaluate, fit, set_seed
 
 PRUNE_AMOUNTS = (0.3, 0.5, 0.7, 0.9)
 CPU = torch.device("cpu")

@@ -22,11 +22,11 @@ import time
 
 import torch
 
-from . import datasets
-from .batching import LanguageModelStream
-from .errors import ArgumentError
-from .model import LanguageModel, ModelConfig
-from .training import LanguageModelTask, fit, set_seed
+from transferlib import datasets
+from transferlib.batching import LanguageModelStream
+from transferlib.errors import ArgumentError
+from transferlib.model import LanguageModel, ModelConfig
+from transferlib.training import LanguageModelTask, fit, set_seed
 
 
 def lstm_layer_sizes(cfg: ModelConfig) -> list[tuple[int, int]]:

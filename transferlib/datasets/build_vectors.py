@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from transferlib import datasets
-from transferlib.datasets_build import _fetch, _member, _members
+from transferlib.datasets import loaders
+from transferlib.datasets.build import _fetch, _member, _members
 from transferlib.errors import DataError
 from transferlib.text import tokenize
 from transferlib.vectors import VECTORS_CARD, VECTORS_FILE, WORDS_FILE, WordVectors
@@ -59,13 +59,13 @@ def read_glove(archive: Path) -> WordVectors:
 def shipped_token_counts() -> dict[str, Counter[str]]:
     """Token counts of every shipped corpus (all splits)."""
     texts = {
-        "source (Brown + SOTU)": [s for sp in datasets.SPLITS
-                                  for s in datasets.load_source_sentences("both", sp)],
-        "Rotten Tomatoes reviews": list(datasets.load_rotten_tomatoes()["text"]),
-        "Rotten Tomatoes plots": list(datasets.load_rotten_tomatoes_plots()["text"]),
+        "source (Brown + SOTU)": [s for sp in loaders.SPLITS
+                                  for s in loaders.load_source_sentences("both", sp)],
+        "Rotten Tomatoes reviews": list(loaders.load_rotten_tomatoes()["text"]),
+        "Rotten Tomatoes plots": list(loaders.load_rotten_tomatoes_plots()["text"]),
     }
-    domains = datasets.load_domain_sentences()
-    for name in datasets.DOMAINS:
+    domains = loaders.load_domain_sentences()
+    for name in loaders.DOMAINS:
         texts[f"UCI {name}"] = list(domains.loc[domains["domain"] == name, "text"])
     return {name: Counter(t for s in ts for t in tokenize(s)) for name, ts in texts.items()}
 
@@ -116,7 +116,7 @@ def build_vectors(out_dir: Path, raw_dir: Path | None = None, top_n: int = TOP_N
     (out_dir / WORDS_FILE).write_text(json.dumps(subset.words, ensure_ascii=False), "utf-8")
     coverage = {name: {"shipped": subset.coverage(c), "all_400k_glove": glove.coverage(c)}
                 for name, c in counts.items()}
-    files = {rel: {"sha256": datasets._sha256(out_dir / rel),
+    files = {rel: {"sha256": loaders._sha256(out_dir / rel),
                    "bytes": (out_dir / rel).stat().st_size} for rel in (VECTORS_FILE, WORDS_FILE)}
     card = {"files": files, "dim": subset.dim, "dtype": "float16", **counts_meta,
             "coverage": coverage, "source": {k: v for k, v in GLOVE.items() if k != "registry"},

@@ -27,25 +27,26 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import datasets
-from .checkpoint import load_model, read_config, save_model
-from .config import REPO_ROOT, fast_mode, machine_info, source_model_dir
-from .errors import ArgumentError, DataError
-from .experiments_report import write_outputs
-from .model import LanguageModel
-from .pipeline import (
+from transferlib import datasets
+from transferlib.checkpoint import load_language_model, read_config, save_model
+from transferlib.config import REPO_ROOT, fast_mode, machine_info, source_model_dir
+from transferlib.errors import ArgumentError, DataError
+from transferlib.experiments.report import write_outputs
+from transferlib.fewshot import accuracy_on, adapt_classifier
+from transferlib.model import LanguageModel
+from transferlib.pipeline import (
     default_sizes,
     finetune_classifier,
     finetune_language_model,
     scratch_sizes,
     target_language_model,
 )
-from .strategies import DESCRIPTIONS, PRESETS
-from .text import Vocab
-from .training import pick_device, set_seed
-from .transfer import build_target_vocab
-from .vectors import load_word_vectors
-from .zeroshot import TEMPLATES, accuracy_on, adapt_classifier, run_zeroshot
+from transferlib.strategies import DESCRIPTIONS, PRESETS
+from transferlib.text import Vocab
+from transferlib.training import pick_device, set_seed
+from transferlib.transfer import build_target_vocab
+from transferlib.vectors import load_word_vectors
+from transferlib.zeroshot import TEMPLATES, run_zeroshot
 
 EXPERIMENTS = ("ablation", "lowres", "domains", "zeroshot")
 V1_RESULTS = REPO_ROOT / "results" / "v1"
@@ -97,9 +98,7 @@ def adapt_language_model(
     """ULMFiT stage (b) on its own, exactly as ``finetune_classifier`` runs it: vocabulary
     transfer to ``source + target words``, then ``finetune_language_model`` (notebook 06)."""
     set_seed(seed)
-    source, source_vocab, _ = load_model(pretrained)
-    if not isinstance(source, LanguageModel):
-        raise DataError(f"{pretrained} holds a classifier, not a language model")
+    source, source_vocab, _ = load_language_model(pretrained)
     vocab = build_target_vocab(source_vocab, texts, min_freq=2)
     lm = target_language_model(source, source_vocab, vocab, load_word_vectors())
     history = finetune_language_model(lm, vocab, texts, valid_texts, epochs=epochs, lr=lr,

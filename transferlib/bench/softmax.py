@@ -11,7 +11,7 @@ and reports tokens/s (median of chunks) and the validation loss:
 - ``adaptive``: ``torch.nn.AdaptiveLogSoftmaxWithLoss`` (Grave et al. 2017), untied, over every
   word: a head for the frequent words and cheaper, lower-rank clusters for the rest.
 
-Run: ``python -m transferlib.bench_softmax [--steps N]`` (writes results/bench/softmax.csv).
+Run: ``python -m transferlib.bench.softmax [--steps N]`` (writes results/bench/softmax.csv).
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     from transferlib.transfer import embedding_from_vectors, vocab_from_vectors
     from transferlib.vectors import load_word_vectors
 
-    parser = argparse.ArgumentParser(prog="python -m transferlib.bench_softmax")
+    parser = argparse.ArgumentParser(prog="python -m transferlib.bench.softmax")
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
     args = parser.parse_args(argv)

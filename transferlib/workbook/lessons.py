@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .text import Vocab, tokenize
+from transferlib.text import Vocab, tokenize
 
 SENTIMENT_PAIRS: tuple[tuple[str, str], ...] = (
     ("good", "bad"), ("best", "worst"), ("funny", "boring"), ("brilliant", "dull"),
@@ -109,7 +109,7 @@ def ddp_live_timing(steps: int = 6, fast: bool = True) -> pd.DataFrame:
     """Tokens/s of the same DDP fine-tuning steps (global batch 64) with 1 process × every core
     and 2 processes sharing the cores, measured now with ``torchrun`` (``distributed.scale``:
     also 1 process × 1 thread). ``fast`` uses the tiny stand-in model (notebook 08)."""
-    from .distributed import scale
+    from transferlib.distributed import scale
 
     start = time.perf_counter()
     with _quiet_fds():  # torchrun's own log lines would land in the notebook
@@ -139,11 +139,11 @@ def mode_step_time(fast: bool, steps: int = 3, batch_size: int = 64, seed: int =
     step (median of ``steps``), parameters, and the epoch time that implies (notebook 00)."""
     import statistics
 
-    from . import datasets
-    from .batching import TextClassificationDataset, collate_padded
-    from .model import Classifier, ModelConfig, count_parameters
-    from .pipeline import default_sizes
-    from .training import ClassificationTask
+    from transferlib import datasets
+    from transferlib.batching import TextClassificationDataset, collate_padded
+    from transferlib.model import Classifier, ModelConfig, count_parameters
+    from transferlib.pipeline import default_sizes
+    from transferlib.training import ClassificationTask
 
     sizes = default_sizes(fast)["pretrain"]
     train = datasets.load_rotten_tomatoes("train")
@@ -218,8 +218,8 @@ def strategy_probe(strategies: dict, train: pd.DataFrame, valid: pd.DataFrame,
     """Each named ``Strategy`` fine-tuned on the same ``n_labels`` class-stratified reviews
     for ``epochs`` (no early stopping): test/valid accuracy, the share of the most-predicted
     class and the seconds (notebook 06's embedding-rate probe and its exercise)."""
-    from .experiments import stratified_subsample
-    from .pipeline import finetune_classifier
+    from transferlib.experiments.runs import stratified_subsample
+    from transferlib.pipeline import finetune_classifier
 
     subset = stratified_subsample(train, n_labels, seed)
     rows = []
@@ -240,11 +240,11 @@ def lora_finetune(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame,
     LSTM layers + the head, everything else frozen (the embedding too, unless
     ``train_embedding``), through ``training.fit`` with early stopping on ``valid``; returns
     test accuracy, top share, trainable parameters and seconds (notebook 09)."""
-    from .batching import TextClassificationDataset, make_loader
-    from .compression import apply_lora
-    from .model import count_parameters
-    from .pipeline import classifier_from_source
-    from .training import ClassificationTask, fit, pick_device, predictions, set_seed
+    from transferlib.batching import TextClassificationDataset, make_loader
+    from transferlib.compression import apply_lora
+    from transferlib.model import count_parameters
+    from transferlib.pipeline import classifier_from_source
+    from transferlib.training import ClassificationTask, fit, pick_device, predictions, set_seed
 
     set_seed(seed)
     classes = sorted(train["label"].unique())

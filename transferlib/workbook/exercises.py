@@ -63,7 +63,7 @@ def _close(a, b, rel: float = 1e-3, abs_: float = 1e-6) -> bool:
 def check_positive_share(answer: float) -> bool:
     """Notebook 00: the share of positive reviews in the Rotten Tomatoes training split (±0.01),
     i.e. the accuracy of always answering 'positive': the baseline every classifier must beat."""
-    from .datasets import load_rotten_tomatoes
+    from transferlib.datasets import load_rotten_tomatoes
 
     share = float((load_rotten_tomatoes("train")["label"] == "positive").mean())
     try:
@@ -125,7 +125,7 @@ def check_concepts(answer: dict[str, str]) -> bool:
 def check_l2sp_penalty(fn: Callable) -> bool:
     """Notebook 02: ``fn(w, w0, lam)`` must return λ·‖w − w₀‖² for tensors ``w`` and ``w0``,
     the L2-SP term of the objective. Compared with ``regularizers.L2SP`` on random weights."""
-    from .regularizers import L2SP
+    from transferlib.regularizers import L2SP
 
     if not callable(fn):
         return _verdict(False, "", "define a function: def penalty(w, w0, lam): return ...")
@@ -162,7 +162,7 @@ def check_padding(answer: dict, lengths: Sequence[int] = (5, 3, 7)) -> bool:
     """Notebook 03: for a batch of sentences with ``lengths``, give ``shape`` (of the padded
     id tensor), ``pads`` (how many padding tokens) and ``last`` (for each sentence, the
     position ``pool_valid`` reads as its last real token). Computed with ``collate_padded``."""
-    from .batching import collate_padded
+    from transferlib.batching import collate_padded
 
     batch = [(torch.arange(1, n + 1), torch.tensor(0)) for n in lengths]
     ids, lens, _ = collate_padded(batch)
@@ -254,9 +254,10 @@ def check_rates(answer: dict, total_steps: int = 200, lr: float = 0.01) -> bool:
     """Notebook 06: for the slanted triangular schedule over ``total_steps`` steps with peak
     ``lr``, give ``peak_step`` (the first step at the peak, counting from 0) and ``first_lr``
     (the rate at step 0); and ``embedding_lr``, the discriminative rate of the embedding of a
-    2-layer classifier whose head gets ``lr``. Computed with ``layers``."""
-    from .layers import discriminative_groups, slanted_triangular
-    from .model import Classifier, ModelConfig
+    2-layer classifier whose head gets ``lr``. Computed with ``param_groups``."""
+    from transferlib.model import Classifier, ModelConfig
+    from transferlib.param_groups import discriminative_groups
+    from transferlib.schedules import slanted_triangular
 
     param = nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([param], lr=lr)
@@ -294,7 +295,7 @@ def check_pad_fraction(answer: dict, lengths: Sequence[int] = (3, 10, 4, 9),
     """Notebook 07: the share of padding tokens in the padded batches when ``lengths`` are
     batched in the given order (``random``) and after sorting by length (``bucketed``)
     (±0.005). Computed with ``batching.collate_padded``."""
-    from .batching import collate_padded
+    from transferlib.batching import collate_padded
 
     def pad_share(order: Sequence[int]) -> float:
         pads = total = 0
@@ -323,8 +324,8 @@ def check_pad_fraction(answer: dict, lengths: Sequence[int] = (3, 10, 4, 9),
 def check_global_batch(answer: dict) -> bool:
     """Notebook 08: 2 machines × 4 GPUs, a micro-batch of 16 per GPU and ``accumulate=4``:
     give ``global_batch`` (examples per optimizer step) and ``steps`` (optimizer steps per
-    epoch over 8,192 examples). Checked against ``distributed.per_rank_batch``."""
-    from .distributed import DistContext, per_rank_batch
+    epoch over 8,192 examples). Checked against ``parallel.per_rank_batch``."""
+    from transferlib.parallel import DistContext, per_rank_batch
 
     world, micro, k, n = 2 * 4, 16, 4, 8192
     ctx = DistContext(0, world, 0, torch.device("cpu"), "gloo")
@@ -385,8 +386,8 @@ CHECKERS.update({"05": "check_threshold", "06": "check_embedding_rate",
 def check_test_floor(answer: float) -> bool:
     """Notebook 00: the accuracy of always answering the training split's majority label, on the
     **test** split (±0.005): the floor every classifier of the workbook is measured against."""
-    from .baselines import majority_accuracy
-    from .datasets import load_rotten_tomatoes
+    from transferlib.baselines import majority_accuracy
+    from transferlib.datasets import load_rotten_tomatoes
 
     train, test = load_rotten_tomatoes("train"), load_rotten_tomatoes("test")
     floor = majority_accuracy(list(train["label"]), list(test["label"]))
@@ -416,7 +417,7 @@ def check_anchor_lambda(answer: float, settings=None) -> bool:
     """Notebook 02: the smallest λ of ``objective.LAMBDAS`` at which L2-SP keeps the encoder's
     drift below half the drift of the unregularised run (measured with
     ``objective.retrain_with_lambda``; cached, so cheap after the notebook's curve)."""
-    from .objective import LAMBDAS, retrain_with_lambda
+    from transferlib.workbook.objective import LAMBDAS, retrain_with_lambda
 
     free = retrain_with_lambda(0.0, "none", settings)["drift"]
     drifts = {lam: retrain_with_lambda(lam, "l2sp", settings)["drift"] for lam in LAMBDAS}
@@ -483,7 +484,7 @@ def check_temperature(temperature: float, lm, vocab, prompt: str = "the presiden
     """Notebook 04: a temperature at which ``generate.sample_text(lm, vocab, prompt, n_words,
     seed=0)`` has a mean entropy inside ``ENTROPY_BAND`` nats (measured here with the learner's
     temperature)."""
-    from .generate import sample_text
+    from transferlib.generate import sample_text
 
     try:
         t = float(temperature)
@@ -533,7 +534,7 @@ def check_embedding_rate(strategy) -> bool:
     rate from the first epoch; every other lever must stay as it is."""
     from dataclasses import fields
 
-    from .strategies import Strategy, get_strategy
+    from transferlib.strategies import Strategy, get_strategy
 
     starved = get_strategy("gradual", embedding_lr=0.0)
     if not isinstance(strategy, Strategy):

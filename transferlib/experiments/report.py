@@ -133,7 +133,7 @@ def _zeroshot_md(zs: pd.DataFrame) -> list[str]:
 
 def markdown_tables(results: Path) -> str:
     """The README's result tables, printed from the committed CSVs (so the README quotes the
-    files, never a hand copy): ``python -m transferlib.experiments_report results``."""
+    files, never a hand copy): ``python -m transferlib.experiments.report results``."""
     out = []
     for name, fmt in (("ablation", _ablation_md), ("lowres", _lowres_md),
                       ("domains", _domains_md), ("zeroshot", _zeroshot_md)):

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from . import datasets
-from .batching import TextClassificationDataset, make_loader
-from .naive import NaiveTextClassifier
-from .pipeline import initial_classifier, strategy_optimizer
-from .strategies import get_strategy
-from .training import autocast, pick_device, set_seed
+from transferlib import datasets
+from transferlib.batching import TextClassificationDataset, make_loader
+from transferlib.naive import NaiveTextClassifier
+from transferlib.pipeline import initial_classifier, strategy_optimizer
+from transferlib.strategies import get_strategy
+from transferlib.training import autocast, pick_device, set_seed
 
 SEED_LOOP = "seed"  # an Arm.strategy that is not a preset: the blog post's own model and loop
 SEED_SIZES = {"embedding_dim": 50, "hidden_dim": 128, "batch_size": 128, "lr": 1e-3}
@@ -271,9 +271,9 @@ def cmd_tta(args) -> int:
     import tempfile
     from pathlib import Path
 
-    from .checkpoint import read_config
-    from .config import fast_mode, machine_info, source_model_dir
-    from .export_onnx import check_export, compare_runtimes, export_classifier, session
+    from transferlib.checkpoint import read_config
+    from transferlib.config import fast_mode, machine_info, source_model_dir
+    from transferlib.export_onnx import check_export, compare_runtimes, export_classifier, session
 
     fast = args.fast or fast_mode()
     if args.threads:

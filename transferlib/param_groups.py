@@ -1,4 +1,4 @@
-"""Layer groups: freezing, gradual unfreezing, discriminative learning rates, schedules.
+"""Parameter groups: freezing, gradual unfreezing, discriminative learning rates.
 
 Taught in notebook 06. A model is split into groups from the bottom up —
 ``[embedding, lstm layer 0, ..., lstm layer L-1, head]`` — after fastai's parameter-group
@@ -6,18 +6,16 @@ splitters, so each fine-tuning trick is one call:
 
     freeze_to(model, -1)                          # feature extraction: only the head trains
     torch.optim.AdamW(discriminative_groups(model, lr=1e-3))   # lower layers get lr / 2.6**k
-    slanted_triangular(optimizer, total_steps)    # ULMFiT's learning-rate schedule
+
+The learning-rate schedules that go with them are in ``schedules``.
 """
 
 from __future__ import annotations
 
-import math
-
-import torch
 from torch import nn
 
-from .errors import ArgumentError
-from .model import Classifier, LanguageModel
+from transferlib.errors import ArgumentError
+from transferlib.model import Classifier, LanguageModel
 
 ULMFIT_DECAY = 2.6
 
@@ -70,38 +68,6 @@ def discriminative_groups(
          "name": f"group{i}"}
         for i, g in enumerate(groups)
     ]
-
-
-def slanted_triangular(
-    optimizer: torch.optim.Optimizer, total_steps: int, cut_frac: float = 0.1, ratio: float = 32
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """ULMFiT's slanted triangular learning rate (Howard & Ruder 2018, eq. 3), per step.
-
-    The rate rises linearly for the first ``cut_frac`` of the steps from ``lr/ratio`` to ``lr``,
-    then falls linearly back to ``lr/ratio``. Call ``scheduler.step()`` after every batch.
-    """
-    if total_steps < 1:
-        raise ArgumentError(f"total_steps must be >= 1, got {total_steps}")
-    cut = max(1, math.floor(total_steps * cut_frac))
-
-    def factor(step: int) -> float:
-        if step < cut:
-            p = step / cut
-        else:
-            p = 1 - (step - cut) / max(1, cut * (1 / cut_frac - 1))
-        p = min(max(p, 0.0), 1.0)
-        return (1 + p * (ratio - 1)) / ratio
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def one_cycle(
-    optimizer: torch.optim.Optimizer, total_steps: int
-) -> torch.optim.lr_scheduler.OneCycleLR:
-    """PyTorch's one-cycle schedule with each group's current rate as its peak."""
-    return torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total_steps,
-        pct_start=0.25, cycle_momentum=False)
 
 
 def gradual_unfreezing(model: nn.Module, keep_embedding: bool = False):

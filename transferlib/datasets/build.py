@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from transferlib.datasets import (
+from transferlib.datasets.loaders import (
     BROWN,
     BUILD_COMMAND,
     CARD,
