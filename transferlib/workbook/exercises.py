@@ -57,6 +57,17 @@ def _close(a, b, rel: float = 1e-3, abs_: float = 1e-6) -> bool:
         return False
 
 
+def _fraction(answer) -> tuple[float, str]:
+    """``answer`` as a fraction, or the hint that says why it is not one (a percentage, text)."""
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return float("nan"), f"type a number between 0 and 1, got {answer!r}"
+    if 1 < value <= 100:
+        return value, "give a fraction between 0 and 1, not a percentage"
+    return value, ""
+
+
 # -- notebook 00 ---------------------------------------------------------------------------------
 
 @answerable
@@ -66,12 +77,9 @@ def check_positive_share(answer: float) -> bool:
     from transferlib.datasets import load_rotten_tomatoes
 
     share = float((load_rotten_tomatoes("train")["label"] == "positive").mean())
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        return _verdict(False, "", f"type a number between 0 and 1, got {answer!r}")
-    if 1 < value <= 100:
-        return _verdict(False, "", "give a fraction between 0 and 1, not a percentage")
+    value, problem = _fraction(answer)
+    if problem:
+        return _verdict(False, "", problem)
     return _verdict(
         abs(value - share) <= 0.01,
         f"{share:.3f} of the training reviews are positive, so a classifier that always says "
@@ -392,12 +400,9 @@ def check_test_floor(answer: float) -> bool:
     train, test = load_rotten_tomatoes("train"), load_rotten_tomatoes("test")
     floor = majority_accuracy(list(train["label"]), list(test["label"]))
     train_share = float((train["label"] == train["label"].mode()[0]).mean())
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        return _verdict(False, "", f"type a number between 0 and 1, got {answer!r}")
-    if 1 < value <= 100:
-        return _verdict(False, "", "give a fraction between 0 and 1, not a percentage")
+    value, problem = _fraction(answer)
+    if problem:
+        return _verdict(False, "", problem)
     if abs(value - train_share) <= 0.005:
         return _verdict(False, "", "that is the share on the training split; the floor is "
                         "measured where the models are scored: the test split")
