@@ -304,10 +304,16 @@ def test_metrics(model: Classifier, vocab: Vocab, classes: list[str], test: pd.D
     """Test accuracy and each class's share of the predictions (a collapsed classifier shows
     as one share near 1)."""
     test_ds = TextClassificationDataset(test["text"], test["label"], vocab, classes, max_len)
-    pred, truth = predictions(model, make_loader(test_ds, 256, shuffle=False), device, amp)
+    loader = make_loader(test_ds, 256, shuffle=False)
+    pred, truth = predictions(model, loader, device, amp)
     shares = {c: float((pred == i).sum()) / len(pred) for i, c in enumerate(classes)}
+    order = [i for batch in loader.batch_sampler for i in batch]  # bucketing reorders
+    correct = ["0"] * len(test)
+    for i, ok in zip(order, (pred == truth).tolist(), strict=True):
+        correct[i] = "1" if ok else "0"
     return {"test_accuracy": float((pred == truth).double().mean()), "n_test": len(test),
-            "test_pred_shares": shares, "test_top_share": max(shares.values())}
+            "test_pred_shares": shares, "test_top_share": max(shares.values()),
+            "test_correct": "".join(correct)}
 
 
 def strategy_optimizer(model: Classifier, strategy: Strategy, lr: float, steps: int,

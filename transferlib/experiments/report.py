@@ -65,11 +65,18 @@ def plot_summary(name: str, summary: pd.DataFrame, path: Path) -> Path:
 
 def write_outputs(out: Path, name: str, runs: pd.DataFrame, summary: pd.DataFrame,
                   meta: dict) -> dict[str, Path]:
-    """``NAME_runs.csv``, ``NAME.csv``, ``NAME.png`` and ``NAME.json`` in ``out``
-    (notebook 01)."""
+    """``NAME_runs.csv``, ``NAME.csv``, ``NAME.png`` and ``NAME.json`` in ``out``, and
+    ``NAME_correct.csv`` (each run's per-review right/wrong string, which the paired intervals
+    of ``stats`` read) when the runs carry one (notebook 01)."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {"runs": out / f"{name}_runs.csv", "summary": out / f"{name}.csv",
              "png": out / f"{name}.png", "json": out / f"{name}.json"}
+    if "test_correct" in runs.columns:
+        keys = [c for c in ("strategy", "n_labels", "seed") if c in runs.columns]
+        paths["correct"] = out / f"{name}_correct.csv"
+        runs[runs["test_correct"].notna()][[*keys, "test_correct"]].to_csv(paths["correct"],
+                                                                           index=False)
+        runs = runs.drop(columns="test_correct")
     runs.to_csv(paths["runs"], index=False)
     summary.to_csv(paths["summary"], index=False)
     plot_summary(name, summary, paths["png"])

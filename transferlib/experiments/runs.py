@@ -168,7 +168,7 @@ class Context:
             m = result.metrics
             run = {k: m[k] for k in ("test_accuracy", "valid_accuracy", "seconds_per_epoch",
                                      "epochs_run", "trainable_params", "n_train", "n_test",
-                                     "test_top_share")}
+                                     "test_top_share", "test_correct")}
             run.update(lm_seconds=self.lm_seconds.get(seed, np.nan) if PRESETS[name].target_lm
                        else np.nan, new_words=result.transfer.new if result.transfer else -1)
             self._runs[key] = {**run, "result": result if keep else None}
@@ -182,13 +182,28 @@ def summarize(runs: pd.DataFrame, by: list[str], value: str = "test_accuracy") -
                                "count": "n_seeds"})
 
 
+def read_partial(partial: Path | None) -> list[dict]:
+    """The rows an interrupted run already wrote to ``partial`` (none when it is absent)."""
+    if partial is None or not Path(partial).is_file():
+        return []
+    frame = pd.read_csv(partial, dtype={"test_correct": str})
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def _done(rows: list[dict], **key) -> bool:
+    return any(all(str(r.get(k)) == str(v) for k, v in key.items()) for r in rows)
+
+
 def run_ablation(ctx: Context, seeds: Sequence[int], strategies: Sequence[str] = tuple(PRESETS),
                  partial: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every preset on the Rotten Tomatoes splits → ``(runs, summary)`` (notebook 06); with
-    ``partial``, the runs so far are rewritten there after each run."""
-    rows = []
+    ``partial``, the runs so far are rewritten there after each run, and the runs it already
+    holds are not run again (an interrupted run resumes)."""
+    rows = read_partial(partial)
     for seed in seeds:  # seed-major: an interrupted run still has every strategy of seed 0
         for name in strategies:
+            if _done(rows, strategy=name, seed=seed):
+                continue
             run = {k: v for k, v in ctx.finetune(name, ctx.pool, seed).items() if k != "result"}
             rows.append({"strategy": name, "seed": seed, **run})
             print(f"ablation {name} seed {seed}: test {run['test_accuracy']:.4f} valid "
@@ -197,6 +212,7 @@ def run_ablation(ctx: Context, seeds: Sequence[int], strategies: Sequence[str] =
             if partial:
                 pd.DataFrame(rows).to_csv(partial, index=False)
     runs = pd.DataFrame(rows)
+    runs = runs[runs["strategy"].isin(strategies) & runs["seed"].isin(seeds)]
     order = {name: i for i, name in enumerate(strategies)}
     runs = runs.sort_values(["strategy", "seed"], key=lambda c: c.map(order) if c.name ==
                             "strategy" else c, kind="stable").reset_index(drop=True)
@@ -245,24 +261,36 @@ def lowres_epochs(n: int, batch_size: int, sizes: dict) -> tuple[int, int]:
     return epochs, -(-2 * epochs // sizes["epochs"])
 
 
-def run_lowres(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
+def run_lowres(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit",
+               arms: Sequence[str] | None = None, partial: Path | None = None
                ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Test accuracy vs number of labels for ``scratch`` and ``strategy`` (notebook 06). Batch
-    16 below 1000 labels, 64 from there; small label counts get more epochs
-    (``lowres_epochs``); RT valid for early stopping in both arms."""
-    rows = []
-    for n in lowres_counts(ctx):
-        batch = 16 if n < 1000 else 64
-        epochs, patience = lowres_epochs(n, batch, ctx.sizes)
-        for seed in seeds:
+    """Test accuracy vs number of labels for each of ``arms`` (default: ``scratch`` and
+    ``strategy``) (notebook 06). Batch 16 below 1000 labels, 64 from there; small label counts
+    get more epochs (``lowres_epochs``); RT valid for early stopping in every arm. Seed-major,
+    resumable from ``partial`` like ``run_ablation``."""
+    arms = list(arms or ("scratch", strategy))
+    counts = lowres_counts(ctx)
+    rows = read_partial(partial)
+    for seed in seeds:
+        for n in counts:
+            batch = 16 if n < 1000 else 64
+            epochs, patience = lowres_epochs(n, batch, ctx.sizes)
             train = ctx.pool if n == len(ctx.pool) else stratified_subsample(ctx.pool, n, seed)
-            for name in ("scratch", strategy):
+            for name in arms:
+                if _done(rows, strategy=name, n_labels=n, seed=seed):
+                    continue
                 run = ctx.finetune(name, train, seed, batch_size=batch, epochs=epochs,
                                    patience=patience)
                 rows.append({"strategy": name, "n_labels": n, "seed": seed, "epochs": epochs,
                              "patience": patience,
                              **{k: v for k, v in run.items() if k != "result"}})
+                print(f"lowres {name} {n} labels seed {seed}: test "
+                      f"{run['test_accuracy']:.4f}", flush=True)
+                if partial:
+                    pd.DataFrame(rows).to_csv(partial, index=False)
     runs = pd.DataFrame(rows)
+    runs = runs[runs["strategy"].isin(arms) & runs["n_labels"].isin(counts)
+                & runs["seed"].isin(seeds)]
     return runs, summarize(runs, ["strategy", "n_labels"])
 
 
@@ -326,7 +354,8 @@ def run_experiment(name: str, out: str | Path, seeds: Sequence[int], fast: bool 
                    pretrained: str | Path | None = None, strategy: str = "ulmfit",
                    strategies: Sequence[str] | None = None, device: str = "auto",
                    amp: bool = True, sizes: dict | None = None,
-                   ctx: Context | None = None, command: str = "") -> dict[str, Path]:
+                   ctx: Context | None = None, command: str = "",
+                   arms: Sequence[str] | None = None) -> dict[str, Path]:
     """Run one experiment and write its files; returns their paths (notebook 01). ``sizes``
     overrides ``experiment_sizes(fast)``; pass ``ctx`` to share adapted LMs and models."""
     if name not in EXPERIMENTS:
@@ -347,7 +376,9 @@ def run_experiment(name: str, out: str | Path, seeds: Sequence[int], fast: bool 
         runs, summary = run_ablation(ctx, seeds, strategies or tuple(PRESETS),
                                      partial=Path(out) / "ablation_runs.partial.csv")
     elif name == "lowres":
-        runs, summary = run_lowres(ctx, seeds, strategy)
+        Path(out).mkdir(parents=True, exist_ok=True)
+        runs, summary = run_lowres(ctx, seeds, strategy, arms,
+                                   partial=Path(out) / "lowres_runs.partial.csv")
         meta["answer"] = transfer_vs_scratch(summary, strategy)
         print(meta["answer"])
     elif name == "domains":
@@ -375,7 +406,8 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     seeds = args.seeds or ([0] if fast else [0, 1, 2])
-    if not fast and args.which in ("lowres", "all") and len(seeds) < 3:
+    which = EXPERIMENTS if "all" in args.which else tuple(dict.fromkeys(args.which))
+    if not fast and "lowres" in which and len(seeds) < 3:
         raise DataError(f"lowres needs >= 3 seeds for mean ± std, got {seeds}")
     out = Path(args.out or REPO_ROOT / ("results/fast" if fast else "results"))
     sizes = experiment_sizes(fast)
@@ -383,17 +415,19 @@ def cmd_experiments(args: argparse.Namespace) -> int:
         sizes["epochs"] = args.epochs
     if args.lm_epochs:
         sizes["lm_epochs"] = args.lm_epochs
+    if args.counts:
+        sizes["lowres_counts"] = tuple(None if c == "all" else int(c) for c in args.counts)
     ctx = Context(Path(args.pretrained or source_model_dir()), sizes, args.device,
                   not args.no_amp,  # "best": keep every classifier (~10 MB each) for domains
                   keep_models=set(PRESETS) if args.strategy == "best" else {args.strategy})
     command = args.command_line
     strategy = args.strategy
-    for name in EXPERIMENTS if args.which == "all" else (args.which,):
+    for name in which:
         if strategy == "best" and name in ("lowres", "domains"):
             strategy = best_strategy(out / "ablation.csv")
             print(f"best transfer strategy by mean valid accuracy: {strategy}")
         run_experiment(name, out, seeds, fast, strategy=strategy,
-                       strategies=args.strategies, ctx=ctx, command=command)
+                       strategies=args.strategies, ctx=ctx, command=command, arms=args.arms)
     return 0
 
 
@@ -412,7 +446,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``experiments`` on the CLI's subparsers (notebook 01)."""
     transfer = [s for s in PRESETS if s != "scratch"]
     p = sub.add_parser("experiments", help="ablation, low-resource, domains, zero-shot")
-    p.add_argument("which", choices=[*EXPERIMENTS, "all"])
+    p.add_argument("which", nargs="+", choices=[*EXPERIMENTS, "all"],
+                   help="one or more experiments, run in one process so they share the "
+                        "adapted LMs (all: every one)")
     p.add_argument("--fast", action="store_true", help="tiny sizes (same as TRANSFERLIB_FAST=1)")
     p.add_argument("--seeds", type=int, nargs="+", help="default: 0 1 2 (fast: 0)")
     p.add_argument("--out", help="output folder (default: results/, fast: results/fast/)")
@@ -422,6 +458,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "best by mean valid accuracy)")
     p.add_argument("--strategies", nargs="+", choices=list(PRESETS),
                    help="ablation: only these presets (default: all)")
+    p.add_argument("--arms", nargs="+", choices=list(PRESETS),
+                   help="lowres: the curve's arms (default: scratch and --strategy)")
+    p.add_argument("--counts", nargs="+",
+                   help="lowres: label counts, 'all' for the whole pool (default: 50 … all)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--no-amp", action="store_true", help="fp32 (no autocast)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
