@@ -19,7 +19,8 @@ from transferlib.model import Classifier, ModelConfig
 from transferlib.pipeline import default_sizes
 from transferlib.training import set_seed
 from transferlib.transfer import transfer_encoder
-from transferlib.workbook import exercises, objective
+from transferlib.workbook import objective
+from transferlib.workbook.exercises import legacy as exercises
 
 # -- notebook 00 ---------------------------------------------------------------------------------
 

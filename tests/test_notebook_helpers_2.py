@@ -14,7 +14,7 @@ import torch
 from transferlib.datasets import load_rotten_tomatoes
 from transferlib.model import Classifier, ModelConfig
 from transferlib.training import set_seed
-from transferlib.workbook import exercises
+from transferlib.workbook.exercises import legacy as exercises
 from transferlib.workbook import widgets as wf
 
 

@@ -1,0 +1,1 @@
+"""Diagrams drawn by code for the notebooks: one module per picture family (matplotlib only)."""
