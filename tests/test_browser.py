@@ -9,7 +9,7 @@ notebook goes to ``test-artifacts/browser/``.
 When a notebook's widget changes, update its row of ``WIDGETS`` below and nothing else.
 
 README screenshots: ``TRANSFERLIB_FAST=1 TRANSFERLIB_SCREENSHOTS=docs/screenshots
-pytest -m browser tests/test_browser.py -k "02_ or 04_"`` also writes the notebooks of
+pytest -m browser tests/test_browser.py -k "03_ or 05_"`` also writes the notebooks of
 ``README_SHOTS`` there.
 
 Needs Chromium and chromedriver from Debian (``apt-get install chromium chromium-driver``) and
@@ -85,44 +85,52 @@ WIDGETS: dict[str, Drive] = {
         "widgets.interact_manual(show_comparison",
         (("selection-slider", "n_labels", 50), ("button", "Run Interact", None)),
         expect=rf"^50 labelled reviews → transfer {ACC}, scratch {ACC} \(majority class {ACC}"),
-    "02_regularized_objective": Drive(
-        "regularizer=widgets.Dropdown",
-        (("dropdown", "regularizer", "l2"), ("slider", "lam", 1), ("button", "Run Interact", None)),
-        expect=rf"^l2, λ = 1: validation accuracy {ACC}, drift ‖w − w₀‖ = {FLOAT}", image=True),
-    "03_text_pipeline": Drive(
+    "02_text_pipeline": Drive(
         "widgets.interact(show_compare",
         (("text", "sentence", "a dull and lifeless film"), ("slider", "n_pads", 50)),
         expect=r"^5 tokens \+ 50 pads$"),
-    "04_source_task": Drive(
+    "03_lstm_from_scratch": Drive(
+        "widgets.interact(show_gates",
+        (("text", "sentence", "a dull and lifeless film"), ("slider", "step", 2)),
+        expect=rf"^step 2 of 5 \('(dull|<unk>)'\): input gate {ACC}, forget gate {ACC}, "
+               rf"output gate {ACC}, ‖c‖ {FLOAT}; P\(positive\) of the words so far {ACC}$",
+        image=True),
+    "04_regularized_objective": Drive(
+        "regularizer=widgets.Dropdown",
+        (("dropdown", "regularizer", "l2"), ("slider", "lam", 1), ("button", "Run Interact", None)),
+        expect=rf"^l2, λ = 1: validation accuracy {ACC}, drift ‖w − w₀‖ = {FLOAT}", image=True),
+    "05_source_task": Drive(
         "temperature=widgets.FloatSlider",
         (("slider", "temperature", 0.5), ("slider", "seed", 3)),
         expect=rf"^T = 0\.50, mean entropy {FLOAT} nats"),
-    "05_finetuning_pipeline": Drive(
+    "06_finetuning_pipeline": Drive(
         "button.on_click(on_classify)",
         (("text", "review", "a dull , lifeless zzyzx of a film"), ("button", "Classify", None)),
         expect=rf"^(negative|positive) \(negative {FLOAT}, positive {FLOAT}\); "
                r"unknown words: \['zzyzx'\]"),
-    "06_strategies": Drive(
+    "07_strategies": Drive(
         "run_button.on_click(on_run)",
-        (("select-multiple", "strategies", ("scratch",)), ("dropdown", "labels", 50),
+        (("select-multiple", "strategies", ("scratch", "full")), ("dropdown", "labels", 50),
          ("button", "Run", None)),
-        expect=r"^0\s+scratch\s+50\s", absent=r"ulmfit"),
-    "07_efficiency": Drive(
+        expect=r"^full (is (better|worse) than|vs) scratch: Δ = [+-]\d+\.\d points",
+        absent=r"ulmfit"),
+    "08_efficiency": Drive(
         "measure.on_click(on_measure)",
         (("select-multiple", "levers", ("packed",)), ("button", "Measure", None)),
         expect=r"^1\s+packed", absent=r"bucketing|autocast"),
-    "08_scaling_out": Drive(
+    "09_scaling_out": Drive(
         "widgets.interact(show_shards",
         (("slider", "world", 4),),
         expect=r"^4 process\(es\): \d+ steps each", image=True),
-    "09_beyond": Drive(
+    "10_beyond": Drive(
         "fewshot_button.on_click(on_fewshot)",
         (("dropdown", "k per class", 1), ("button", "Run", None)),
-        expect=rf"^k=1: accuracy {ACC} ± {ACC} over \d+ support sets"),
+        expect=r"^k=1: accuracy 0\.\d{3} ± 0\.\d{3} over 3 support sets, 'positive' for "
+               r"\d+% of the reviews"),
 }
 
 # Notebooks whose screenshot also goes to $TRANSFERLIB_SCREENSHOTS (the README's pictures).
-README_SHOTS = ("02_regularized_objective", "04_source_task")
+README_SHOTS = ("03_lstm_from_scratch", "05_source_task")
 README_SHOT_BYTES = 150_000
 RUN_ALL_TIMEOUT = 300
 

@@ -196,4 +196,4 @@ def test_markdown_tables_quote_the_csvs(ctx: Context, tmp_path: Path):
     text = markdown_tables(tmp_path)
     summary = pd.read_csv(tmp_path / "ablation.csv")
     first = summary.iloc[0]
-    assert f"| {first['strategy']} | v2 | {100 * first['test_accuracy_mean']:.1f} %" in text
+    assert f"| {first['strategy']} | {100 * first['test_accuracy_mean']:.1f} %" in text

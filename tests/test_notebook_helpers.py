@@ -149,7 +149,7 @@ def test_similar_words_finds_the_closest_embedding(tiny_lm, rt_vocab):
         generate.similar_words(lm, rt_vocab, "zorblax")
 
 
-# -- notebook 02 ---------------------------------------------------------------------------------
+# -- notebook 04 ---------------------------------------------------------------------------------
 
 def test_check_l2sp_penalty(capsys):
     assert exercises.check_l2sp_penalty(lambda w, w0, lam: lam * ((w - w0) ** 2).sum()) is True
@@ -237,7 +237,7 @@ def test_tradeoff_curve_has_one_row_per_setting(small_settings):
     assert len(fig.axes) == 2
 
 
-# -- notebook 03 ---------------------------------------------------------------------------------
+# -- notebook 02 ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def padding_models(tiny_lm):
@@ -302,7 +302,7 @@ def test_check_padding(capsys):
     assert exercises.check_padding({"shape": (3, 7)}) is False
 
 
-# -- notebook 04 ---------------------------------------------------------------------------------
+# -- notebook 05 ---------------------------------------------------------------------------------
 
 def test_temperature_widget_higher_temperature_higher_entropy(tiny_lm, rt_vocab):
     cold = generate.sample_text(tiny_lm, rt_vocab, "the film is", 20, temperature=0.3, seed=1)

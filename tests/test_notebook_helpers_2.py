@@ -1,4 +1,4 @@
-"""Tests for the helpers of notebooks 05-09: widget callbacks and exercise checkers.
+"""Tests for the helpers of notebooks 06-09: widget callbacks and exercise checkers.
 
 Each widget callback is called directly and the test asserts on what it changes; each checker
 gets a right answer (→ True) and wrong ones (→ False with a hint). Models are tiny and built
@@ -14,8 +14,8 @@ import torch
 from transferlib.datasets import load_rotten_tomatoes
 from transferlib.model import Classifier, ModelConfig
 from transferlib.training import set_seed
-from transferlib.workbook.exercises import legacy as exercises
 from transferlib.workbook import widgets as wf
+from transferlib.workbook.exercises import legacy as exercises
 
 
 @pytest.fixture()
@@ -25,7 +25,7 @@ def tiny_clf(rt_vocab) -> Classifier:
                                   num_layers=2, n_classes=2, head_hidden=8))
 
 
-# -- notebook 05 ---------------------------------------------------------------------------------
+# -- notebook 06 ---------------------------------------------------------------------------------
 
 def test_live_plot_draws_every_epoch_it_is_given():
     live = wf.LivePlot(show=False)
@@ -64,7 +64,7 @@ def test_describe_prediction_follows_the_model_and_flags_unknown_words(tiny_clf,
     assert wf.predict_labels(tiny_clf, rt_vocab, classes, ["good", "bad"]) == ["positive"] * 2
 
 
-# -- notebook 06 ---------------------------------------------------------------------------------
+# -- notebook 07 ---------------------------------------------------------------------------------
 
 def test_schedule_rates_stlr_rises_then_falls_and_constant_stays():
     stlr = wf.schedule_rates("stlr", 100, lr=0.01)
@@ -108,7 +108,7 @@ def test_run_strategies_trains_each_picked_strategy_on_n_labels(lm_dir):
         wf.run_strategies([], 30, rt, valid, test, lm_dir)
 
 
-# -- notebook 07 ---------------------------------------------------------------------------------
+# -- notebook 08 ---------------------------------------------------------------------------------
 
 def test_run_levers_measures_the_baseline_plus_the_picked_levers(lm_dir):
     from dataclasses import replace
@@ -127,7 +127,7 @@ def test_run_levers_measures_the_baseline_plus_the_picked_levers(lm_dir):
         wf.run_levers(["warp drive"], data)
 
 
-# -- notebook 08 ---------------------------------------------------------------------------------
+# -- notebook 09 ---------------------------------------------------------------------------------
 
 def test_rank_shards_split_the_batches_between_ranks():
     lengths = list(range(1, 25))
@@ -147,7 +147,7 @@ def test_accumulation_matches_the_big_batch_and_small_batches_do_not():
         wf.accumulation_gap(0)
 
 
-# -- notebook 09 ---------------------------------------------------------------------------------
+# -- notebook 10 ---------------------------------------------------------------------------------
 
 def test_prototype_accuracy_one_row_per_seed_and_depends_on_k(tiny_lm, rt_vocab):
     train = load_rotten_tomatoes("train")

@@ -1,4 +1,4 @@
-"""What a neural model must beat, measured on the same split (taught in notebooks 01 and 05).
+"""What a neural model must beat, measured on the same split (taught in notebooks 01 and 06).
 
 ``finetune`` writes both numbers into metrics.json beside the model's own, so a user sees at
 once whether the LSTM earns its cost: the majority class (always answer the most frequent

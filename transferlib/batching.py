@@ -1,12 +1,13 @@
 """Datasets, length bucketing, padding and loaders: the second half of the text pipeline.
 
-Taught in notebook 03. Classification batches are ``(ids [B, T], lengths [B], labels [B])`` with
+Taught in notebook 02. Classification batches are ``(ids [B, T], lengths [B], labels [B])`` with
 right padding; language-model batches are contiguous windows of one long token stream for
 truncated back-propagation through time, as in pytorch/examples' word_language_model.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Iterator, Sequence
@@ -148,9 +149,7 @@ def make_loader(
 
     ``bucket=False`` gives plain random (or sequential) batches: the seed-style baseline.
     """
-    def collate(batch):
-        return collate_padded(batch, dataset.pad_id)
-
+    collate = functools.partial(collate_padded, pad_id=dataset.pad_id)  # picklable: spawn workers
     if bucket:
         sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=shuffle, seed=seed)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,

@@ -1,6 +1,6 @@
 """Checkpoints: safetensors weights + JSON config + JSON vocabulary, written atomically.
 
-Taught in notebook 05. A model folder holds ``model.safetensors``, ``config.json`` and
+Taught in notebook 06. A model folder holds ``model.safetensors``, ``config.json`` and
 ``vocab.json``. Nothing is ever unpickled: a file that is not safetensors is refused. A save
 stages all three files (each fsync'ed), then writes a small journal (the commit point) and
 renames the staged files into place, so a crash at any moment leaves either the previous or the
@@ -218,7 +218,7 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu"
 def load_language_model(directory: str | Path, device: str | torch.device = "cpu"
                         ) -> tuple[LanguageModel, Vocab, dict]:
     """:func:`load_model` for a folder that must hold a language model (a source model):
-    a classifier's folder is a ``CheckpointError`` naming it (notebook 04)."""
+    a classifier's folder is a ``CheckpointError`` naming it (notebook 05)."""
     model, vocab, config = load_model(directory, device=device)
     if not isinstance(model, LanguageModel):
         raise CheckpointError(f"{directory} holds a classifier, not a language model: pass a "

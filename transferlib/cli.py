@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 from types import ModuleType
 
-from transferlib.config import fast_mode, machine_info, source_model_dir
+from transferlib.config import fast_mode, machine_info, repo_relative, source_model_dir
 from transferlib.errors import DataError, TransferlibError
 from transferlib.strategies import DESCRIPTIONS, PRESETS, REGULARIZERS, SCHEDULES, get_strategy
 
@@ -207,7 +207,7 @@ def save_finetune_outputs(out: Path, result, args: argparse.Namespace, inputs: d
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     """``finetune``: one process, or one DDP replica per process under torchrun (then rank 0
-    alone reads aloud, writes the model folder and scores the test split; notebook 08)."""
+    alone reads aloud, writes the model folder and scores the test split; notebook 09)."""
     from transferlib.parallel import init_distributed, is_distributed, shutdown
 
     if not is_distributed():
@@ -428,7 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; expected failures print ``error: ...`` (no traceback) and exit 2."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(requested_command(argv)).parse_args(argv)
-    args.command_line = shlex.join(["python", "-m", "transferlib", *argv])
+    args.command_line = shlex.join(["python", "-m", "transferlib",
+                                    *(repo_relative(a) if a.startswith("/") else a
+                                      for a in argv)])
     try:
         return args.func(args)
     except TransferlibError as exc:  # expected failures; a bug keeps its traceback

@@ -1,6 +1,6 @@
 """Smaller and cheaper models: int8 quantization, magnitude pruning, distillation, LoRA.
 
-Taught in notebook 07 (efficiency); ``python -m transferlib bench`` measures each of them.
+Taught in notebook 08 (efficiency); ``python -m transferlib bench`` measures each of them.
 
 - ``quantize_int8``: int8 weights for the embedding, the LSTMs and the head. This torch deprecates
   ``torch.ao.quantization`` and points to torchao's ``quantize_``, but torchao's ``quantize_``
@@ -40,7 +40,7 @@ def quantize_int8(model: nn.Module) -> tuple[nn.Module, list[str]]:
     LSTM and Linear weights become ``qint8`` (activations are quantized on the fly per batch);
     the embedding becomes ``quint8`` with one float scale per row. Returns the quantized copy
     and the (deduplicated) warnings torch raised, e.g. its deprecation notice. Taught in
-    notebook 07.
+    notebook 08.
     """
     from torch.ao.quantization import (
         default_dynamic_qconfig,
@@ -69,7 +69,7 @@ def _tensor_bytes(t: torch.Tensor) -> int:
 def model_bytes(model: nn.Module) -> int:
     """Bytes of the weights as stored: parameters and buffers, and for dynamically quantized
     modules their int8 weights plus scales (read through the modules' accessors, never by
-    pickling). Taught in notebook 07."""
+    pickling). Taught in notebook 08."""
     total, seen = 0, set()
     for module in model.modules():
         weights: list[torch.Tensor] = []
@@ -107,7 +107,7 @@ def prune_magnitude(model: nn.Module, amount: float) -> nn.Module:
     """A copy of ``model`` where each prunable weight matrix keeps only its largest
     ``1 - amount`` fraction of entries by magnitude (``torch.nn.utils.prune.l1_unstructured``,
     made permanent with ``prune.remove``). Dense kernels do not skip zeros, so this saves
-    nothing at inference unless the weights are stored sparse. Taught in notebook 07."""
+    nothing at inference unless the weights are stored sparse. Taught in notebook 08."""
     if not 0.0 <= amount < 1.0:
         raise ArgumentError(f"amount must be in [0, 1), got {amount}")
     pruned = copy.deepcopy(model)
@@ -134,7 +134,7 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
                       temperature: float = 2.0) -> torch.Tensor:
     """``T² · KL(softmax(teacher/T) ‖ softmax(student/T))``, averaged over the batch (Hinton et
     al. 2015; the T² keeps gradient sizes comparable across temperatures). Zero exactly when
-    the two softened distributions agree. Taught in notebook 07."""
+    the two softened distributions agree. Taught in notebook 08."""
     if temperature <= 0:
         raise ArgumentError(f"temperature must be > 0, got {temperature}")
     t = temperature
@@ -148,7 +148,7 @@ class DistillationTask:
     """Batches ``(ids, lengths, labels)`` → ``alpha · distillation + (1 - alpha) · CE`` for a
     student; the teacher runs in eval mode without gradients. Same interface as
     ``training.ClassificationTask`` (``start_epoch``/``step``/``metrics``/``monitor``), so
-    ``fit(student, ..., DistillationTask(teacher), ...)`` trains it. Taught in notebook 07."""
+    ``fit(student, ..., DistillationTask(teacher), ...)`` trains it. Taught in notebook 08."""
 
     monitor = "accuracy"
 
@@ -188,7 +188,7 @@ def make_student(teacher: Classifier, hidden_dim: int | None = None,
                  num_layers: int = 1) -> Classifier:
     """A smaller classifier with the teacher's vocabulary and embedding width (its embedding is
     copied from the teacher; the LSTM and head start fresh). Default hidden width: a quarter of
-    the teacher's. Taught in notebook 07."""
+    the teacher's. Taught in notebook 08."""
     cfg = ModelConfig(**{**teacher.cfg.to_dict(), "num_layers": num_layers,
                          "hidden_dim": hidden_dim or max(8, teacher.cfg.hidden_dim // 4)})
     student = Classifier(cfg)
@@ -202,7 +202,7 @@ class LoRALSTM(nn.Module):
     """An ``nn.LSTM`` (one layer, unidirectional) whose input and hidden weight matrices are
     ``W + (alpha/r) · B A``: ``A [r, in]`` random, ``B [4H, r]`` zero, so at start the output
     equals the base LSTM's exactly. The base weights are frozen; the LSTM runs with the merged
-    weights via ``torch.func.functional_call``. Taught in notebook 07."""
+    weights via ``torch.func.functional_call``. Taught in notebook 08."""
 
     def __init__(self, base: nn.LSTM, rank: int = 8, alpha: float = 16.0):
         super().__init__()
@@ -246,7 +246,7 @@ class LoRALSTM(nn.Module):
 
 def apply_lora(model: Classifier, rank: int = 8, alpha: float = 16.0) -> Classifier:
     """Wrap each LSTM layer of ``model`` (in place) in a ``LoRALSTM`` and freeze everything but
-    the low-rank factors and the head. Returns ``model``. Taught in notebook 07."""
+    the low-rank factors and the head. Returns ``model``. Taught in notebook 08."""
     if not isinstance(model, Classifier):
         raise TypeError(f"apply_lora expects a Classifier, got {type(model).__name__}")
     for p in model.parameters():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 FAST_ENV = "TRANSFERLIB_FAST"
 DATA_ENV = "TRANSFERLIB_DATA"
+CPU_BF16_ENV = "TRANSFERLIB_CPU_BF16"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPLITS = ("train", "valid", "test")  # the split names of every shipped dataset and of your CSV
 
@@ -18,6 +19,29 @@ SPLITS = ("train", "valid", "test")  # the split names of every shipped dataset 
 def fast_mode() -> bool:
     """True when ``TRANSFERLIB_FAST`` is set to anything but '', '0' or 'false'."""
     return os.environ.get(FAST_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def cpu_bf16_override() -> bool | None:
+    """``TRANSFERLIB_CPU_BF16=on|off`` forces what ``training.cpu_supports_bf16_lstm`` answers
+    (to run the notebooks as an AVX2-only or an AVX-512-bf16 CPU would); unset or ``auto``: None,
+    probe the CPU. Forcing ``on`` where the CPU lacks bf16 makes bf16 LSTMs fail, as they would."""
+    value = os.environ.get(CPU_BF16_ENV, "").strip().lower()
+    if value in ("", "auto"):
+        return None
+    if value in ("on", "1", "true", "yes"):
+        return True
+    if value in ("off", "0", "false", "no"):
+        return False
+    raise ValueError(f"{CPU_BF16_ENV}={value!r}: use on, off or auto")
+
+
+def repo_relative(path: str | Path) -> str:
+    """``path`` relative to the repository when it lies inside it (what results and configs
+    record, so no committed file names a folder of the machine that made it), else as given."""
+    try:
+        return Path(path).resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def data_dir() -> Path:
@@ -33,7 +57,7 @@ def source_model_dir() -> Path:
 
 def small_source_model_dir() -> Path:
     """Source model v1 (10 k words learned from 2.95 M tokens, no pretrained vectors): kept to
-    show what a source model must know (notebooks 01 and 06)."""
+    show what a source model must know (notebooks 01 and 07)."""
     return data_dir() / "source_model_v1"
 
 

@@ -1,4 +1,4 @@
-"""Reading a user's own CSV of labelled texts, with clear errors (taught in notebook 05).
+"""Reading a user's own CSV of labelled texts, with clear errors (taught in notebook 06).
 
 ``read_labelled_csv`` names the file, line and column of every problem, and never drops a row
 silently: skipped rows are returned with their reasons and line numbers in a ``SkipReport``,

@@ -1,4 +1,4 @@
-"""Measuring data parallelism: ``python -m transferlib.distributed scale`` (notebook 08).
+"""Measuring data parallelism: ``python -m transferlib.distributed scale`` (notebook 09).
 
 Runs the same DDP fine-tuning steps (same global batch) under ``torchrun`` as 1 process and as 2
 processes sharing the cores, and prints tokens/s with the ratio against 1 process. The building

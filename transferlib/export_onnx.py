@@ -1,6 +1,6 @@
 """Deploying a fine-tuned classifier: ONNX export, ONNX Runtime, and its int8 quantization.
 
-Taught in notebook 07. ``export_classifier`` writes the model with ``torch.onnx.export``
+Taught in notebook 08. ``export_classifier`` writes the model with ``torch.onnx.export``
 with a dynamic batch and sequence length, so one file
 serves any batch of right-padded reviews with their lengths; ``check_export`` runs it in ONNX
 Runtime beside PyTorch on real batches (same predictions, logits within a tolerance).
@@ -110,7 +110,7 @@ def compare_runtimes(model: Classifier, vocab: Vocab, classes: list[str], test: 
     """PyTorch fp32 eager vs PyTorch int8 dynamic quantization vs ONNX Runtime fp32 vs ONNX
     Runtime int8: latency (median ms) at batch 1 and 64, size (files; the int8 PyTorch row:
     its weights as stored, ``compression.model_bytes``), test accuracy; ratios against
-    PyTorch fp32 (notebook 07)."""
+    PyTorch fp32 (notebook 08)."""
     if len(test) < 64:
         raise ArgumentError("compare_runtimes needs at least 64 test rows")
     from transferlib.checkpoint import save_model

@@ -1,4 +1,4 @@
-"""Sentiment from a handful of labels: class prototypes and k-shot adaptation (notebook 09).
+"""Sentiment from a handful of labels: class prototypes and k-shot adaptation (notebook 10).
 
 - few-shot: embed k labelled reviews per class with the pretrained encoder (the pooled
   ``[last, max, mean]`` vector a ``Classifier`` head sees), average them into one prototype per
@@ -32,7 +32,7 @@ def encode_features(
     batch_size: int = 128,
 ) -> torch.Tensor:
     """Pooled sentence vectors ``[N, 3 * emb_dim]`` (``pool_valid`` over the encoder outputs,
-    what ``Classifier.features`` computes) in eval mode (notebook 09)."""
+    what ``Classifier.features`` computes) in eval mode (notebook 10)."""
     encoder.eval()
     device = next(encoder.parameters()).device
     feats = []
@@ -48,7 +48,7 @@ def encode_features(
 def class_prototypes(features: torch.Tensor, labels: torch.Tensor, n_classes: int
                      ) -> torch.Tensor:
     """The mean feature vector of each class ``[C, D]``; every class needs an example
-    (notebook 09)."""
+    (notebook 10)."""
     missing = [c for c in range(n_classes) if not bool((labels == c).any())]
     if missing:
         raise ArgumentError(f"classes {missing} have no support example")
@@ -57,13 +57,13 @@ def class_prototypes(features: torch.Tensor, labels: torch.Tensor, n_classes: in
 
 def nearest_prototype(features: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
     """The index of the closest prototype (squared Euclidean distance) for each row
-    (notebook 09)."""
+    (notebook 10)."""
     return torch.cdist(features.float(), prototypes.float()).argmin(dim=1)
 
 
 def sample_per_class(labels: Sequence[str], k: int, seed: int) -> list[int]:
     """``k`` seeded row positions of each class (sorted); a class with fewer than ``k`` rows is
-    an error (notebook 09)."""
+    an error (notebook 10)."""
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     picked = []
@@ -77,7 +77,7 @@ def sample_per_class(labels: Sequence[str], k: int, seed: int) -> list[int]:
 
 def accuracy_on(model: Classifier, vocab: Vocab, classes: list[str], frame: pd.DataFrame,
                 device: str = "auto", amp: bool = True) -> float:
-    """Accuracy of a trained classifier on a labelled frame (notebook 09)."""
+    """Accuracy of a trained classifier on a labelled frame (notebook 10)."""
     dev = pick_device(device)
     data = make_loader(TextClassificationDataset(frame["text"], frame["label"], vocab, classes,
                                                  96), 256, shuffle=False)
@@ -89,7 +89,7 @@ def adapt_classifier(model: Classifier, vocab: Vocab, classes: list[str], train:
                      device: str = "auto", amp: bool = True) -> Classifier:
     """A copy of a trained classifier, head included, trained further on ``train`` with
     discriminative rates and the slanted triangular schedule; no validation data, so no early
-    stopping (notebook 09). ``finetune_classifier`` cannot do this: it starts from an LM."""
+    stopping (notebook 10). ``finetune_classifier`` cannot do this: it starts from an LM."""
     set_seed(seed)
     dev = pick_device(device)
     model = copy.deepcopy(model)

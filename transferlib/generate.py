@@ -1,5 +1,5 @@
 """What a language model has learned, seen from outside: next-word probabilities, sampled text,
-perplexity (taught in notebook 04; ``next_words`` also in notebook 01).
+perplexity (taught in notebook 05; ``next_words`` also in notebook 01).
 
 Sampling divides the logits by a *temperature* T before the softmax: T < 1 sharpens the
 distribution (safer, more repetitive text), T > 1 flattens it (more surprising, less
@@ -30,7 +30,7 @@ _NO_SPACE_AFTER = re.compile(r"([(\[{$]) ")
 
 def detokenize(tokens: Sequence[str]) -> str:
     """Join tokens into readable text: no space before punctuation, ``<eos>`` ends a line
-    (notebook 04)."""
+    (notebook 05)."""
     lines, words = [], []
     for tok in tokens:
         if tok == "<eos>":
@@ -62,7 +62,7 @@ def _check_temperature(temperature: float) -> float:
 def next_words(model: LanguageModel, vocab: Vocab, prompt: str, top: int = 10,
                temperature: float = 1.0) -> pd.DataFrame:
     """The ``top`` most likely next words after ``prompt``: columns word, probability
-    (notebooks 01 and 04)."""
+    (notebooks 01 and 05)."""
     temperature = _check_temperature(temperature)
     model.eval()
     device = next(model.parameters()).device
@@ -91,7 +91,7 @@ def similar_words(model: LanguageModel, vocab: Vocab, word: str, top: int = 8) -
 
 @dataclass(frozen=True)
 class Sample:
-    """A generated continuation: its text, tokens and how uncertain each step was (notebook 04)."""
+    """A generated continuation: its text, tokens and how uncertain each step was (notebook 05)."""
 
     prompt: str
     text: str
@@ -112,7 +112,7 @@ def sample_text(model: LanguageModel, vocab: Vocab, prompt: str = "", n_words: i
     """Continue ``prompt`` with ``n_words`` tokens sampled at ``temperature`` (seeded).
 
     ``<pad>`` and ``<bos>`` are never sampled, nor ``<unk>`` when ``ban_unk``; ``<eos>`` is
-    allowed and starts a new line. Widget callback of notebook 04.
+    allowed and starts a new line. Widget callback of notebook 05.
     """
     temperature = _check_temperature(temperature)
     if n_words < 1:
@@ -144,7 +144,7 @@ def perplexity(model: LanguageModel, vocab: Vocab, texts: Sequence[str], batch_s
     """Next-word perplexity of ``model`` on ``texts`` (held-out sentences, joined by ``<eos>``
     into one stream as in training; with ``batch_size=16`` and the training ``bptt`` this is
     the ``test_perplexity`` the CLI records). Returns loss, perplexity, accuracy, tokens
-    (notebook 04)."""
+    (notebook 05)."""
     stream = LanguageModelStream(list(texts), vocab, batch_size=batch_size, bptt=bptt,
                                  max_tokens=max_tokens)
     metrics = evaluate(model, stream, LanguageModelTask(), amp=amp)

@@ -1,12 +1,12 @@
-"""The seed's naive classifier, rendered in modern PyTorch, to measure its bugs (notebook 03).
+"""The seed's naive classifier, rendered in modern PyTorch, to measure its bugs (notebook 02).
 
 The blog post this workbook grew from trains ``embedding → nn.LSTM → hidden.squeeze(0) → fc``
 on batches from the long-deleted ``torchtext.data`` API. ``NaiveTextClassifier`` keeps that
 model exactly (sequence-first batches, no ``padding_idx``, the final hidden state read *after*
-the padding, ``hidden.squeeze(0)``) so that notebook 03 can show, with numbers, what each bug
+the padding, ``hidden.squeeze(0)``) so that notebook 02 can show, with numbers, what each bug
 does next to transferlib's ``Classifier``, which pools over the valid positions only
-(``model.pool_valid``). Besides notebook 03, only ``bench.tta`` uses it: the seed's model and
-loop are that benchmark's baseline arm (notebook 07).
+(``model.pool_valid``). Besides notebook 02, only ``bench.tta`` uses it: the seed's model and
+loop are that benchmark's baseline arm (notebook 08).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class NaiveTextClassifier(nn.Module):
 
     def final_state(self, x: torch.Tensor) -> torch.Tensor:
         """The last layer's final hidden state ``[B, H]``: what ``fc`` sees for one layer
-        (notebook 03)."""
+        (notebook 02)."""
         _, (hidden, _) = self.lstm(self.dropout(self.embedding(x)))
         return hidden[-1]
 
@@ -58,7 +58,7 @@ class NaiveTextClassifier(nn.Module):
                             seed: int = 0) -> NaiveTextClassifier:
         """A one-layer naive model whose embedding and LSTM are copied from ``lm``'s embedding
         and first LSTM layer (the seed had no pretrained weights; this makes the padding demo
-        use realistic hidden states). ``fc`` is random, seeded (notebook 03)."""
+        use realistic hidden states). ``fc`` is random, seeded (notebook 02)."""
         torch.manual_seed(seed)
         emb = lm.encoder.embedding
         first = lm.encoder.layers[0]
@@ -71,7 +71,7 @@ class NaiveTextClassifier(nn.Module):
 
 def naive_batch(texts: Sequence[str], vocab: Vocab, n_pads: int = 0) -> torch.Tensor:
     """Right-padded ids in the legacy torchtext layout ``[T, B]`` (sequence first), with
-    ``n_pads`` extra padding columns appended after the longest text (notebook 03)."""
+    ``n_pads`` extra padding columns appended after the longest text (notebook 02)."""
     if n_pads < 0:
         raise ArgumentError(f"n_pads must be >= 0, got {n_pads}")
     batch = [(torch.tensor(numericalize(t, vocab)), torch.tensor(0)) for t in texts]
@@ -88,7 +88,7 @@ def compare_padding(sentence: str, n_pads: int, naive: NaiveTextClassifier,
     Returns the largest absolute change of each model's output logits (and of the naive final
     hidden state) and both models' positive-class probability (class 1) in the two cases. The
     naive model reads its state after the pads, so it changes; ``Classifier`` pools over the
-    valid positions and does not. Widget callback of notebook 03.
+    valid positions and does not. Widget callback of notebook 02.
     """
     naive.eval()
     classifier.eval()
@@ -122,7 +122,7 @@ def padding_sweep(naive: NaiveTextClassifier, vocab: Vocab, sentences: Sequence[
     (``drift_i``), the distance between the first two sentences' padded states
     (``distance_0_1``) and that distance as a fraction of the unpadded one (``separation``:
     1 = as distinguishable as without pads, 0 = the model can no longer tell them apart).
-    Plotted in notebook 03."""
+    Plotted in notebook 02."""
     if len(sentences) < 2:
         raise ArgumentError("padding_sweep needs at least two sentences")
     naive.eval()
@@ -144,7 +144,7 @@ def padding_sweep(naive: NaiveTextClassifier, vocab: Vocab, sentences: Sequence[
 def pad_fraction(loader) -> float:
     """Share of padding tokens among all positions in one pass over a classification loader:
     the computation a batching scheme wastes (random batches vs length buckets); the
-    callback of notebook 03's batch-size widget."""
+    callback of notebook 02's batch-size widget."""
     pads = total = 0
     for ids, lengths, _ in loader:
         total += ids.numel()

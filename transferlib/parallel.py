@@ -1,4 +1,4 @@
-"""Data parallelism's building blocks: the process group, DDP, per-rank batches (notebook 08).
+"""Data parallelism's building blocks: the process group, DDP, per-rank batches (notebook 09).
 
 ``torchrun --nproc_per_node=2 -m transferlib finetune --data ... --out ...`` starts one process
 per replica; ``cli.cmd_finetune`` sees ``WORLD_SIZE > 1``, joins the process group

@@ -1,6 +1,6 @@
 """Parameter groups: freezing, gradual unfreezing, discriminative learning rates.
 
-Taught in notebook 06. A model is split into groups from the bottom up —
+Taught in notebook 07. A model is split into groups from the bottom up —
 ``[embedding, lstm layer 0, ..., lstm layer L-1, head]`` — after fastai's parameter-group
 splitters, so each fine-tuning trick is one call:
 

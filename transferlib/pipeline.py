@@ -1,6 +1,6 @@
 """The end-to-end pipeline: pretrain the source LM, fine-tune a classifier (ULMFiT's stages).
 
-Taught in notebooks 04-06; the CLI and the experiments call the same two functions. Sizes are
+Taught in notebooks 05-06; the CLI and the experiments call the same two functions. Sizes are
 plain keyword arguments; ``fast=True`` (default: the ``TRANSFERLIB_FAST`` variable) shrinks the
 data, model and epochs but runs the same code.
 """
@@ -232,7 +232,7 @@ def finetune_classifier(
     from-scratch model when no pretrained folder is given.
 
     ``ctx`` (``parallel.init_distributed()``, under torchrun) makes this one DDP replica
-    (notebook 08): its device replaces ``device``, the classifier is wrapped in DDP, the
+    (notebook 09): its device replaces ``device``, the classifier is wrapped in DDP, the
     training batches are this rank's share of the bucketed batches, the target-LM stage runs on
     rank 0 only (DDP's construction broadcasts rank 0's weights) and only rank 0 scores the
     test split. Every rank evaluates the whole valid split, so early stopping decides alike.

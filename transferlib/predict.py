@@ -1,4 +1,4 @@
-"""Predictions for raw sentences (taught in notebook 05: "try your own sentence")."""
+"""Predictions for raw sentences (taught in notebook 06: "try your own sentence")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Regularizers R(w) for the objective  min_w 1/n Σ L(y_i, f(x_i; w)) + λ R(w).
 
-Taught in notebook 02. ``L2`` pulls every weight toward zero; ``L2SP`` (Li, Grandvalet & Davoine
+Taught in notebook 04. ``L2`` pulls every weight toward zero; ``L2SP`` (Li, Grandvalet & Davoine
 2018, "Explicit inductive bias for transfer learning") pulls the pretrained part toward its
 starting point w₀ and applies plain L2 only to the new head. Both are callables returning R(w);
 the training loop adds ``lam * R(w)`` to the loss.

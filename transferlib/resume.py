@@ -1,4 +1,4 @@
-"""Resuming an interrupted training run exactly: training checkpoints (taught in notebook 05).
+"""Resuming an interrupted training run exactly: training checkpoints (taught in notebook 06).
 
 ``fit(..., checkpoint_dir=DIR)`` saves, after every epoch, everything the next epoch depends on:
 weights, optimizer state, scheduler and GradScaler state, the Python/NumPy/torch RNG states (and

@@ -1,4 +1,4 @@
-"""Learning-rate schedules, per optimizer step (taught in notebook 06).
+"""Learning-rate schedules, per optimizer step (taught in notebook 07).
 
     scheduler = make_scheduler("stlr", optimizer, total_steps)   # ULMFiT's slanted triangle
     ...; optimizer.step(); scheduler.step()                     # after every batch

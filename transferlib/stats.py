@@ -1,6 +1,6 @@
 """Is a difference between two models real? Intervals that count both sources of noise.
 
-Taught in notebook 07. A test accuracy moves for two reasons: the **seed** (another
+Taught in notebook 08. A test accuracy moves for two reasons: the **seed** (another
 initialisation and batch order train another model) and the **test set** (another sample of
 reviews from the same population scores the same model differently). ``compare(a, b)`` puts both
 into one 95 % interval for the difference of mean accuracies:
@@ -74,6 +74,7 @@ class Comparison:
     n_test: int
     paired: bool
     level: float = 0.95
+    scored_on: str = "test reviews"
 
     @property
     def verdict(self) -> str:
@@ -89,7 +90,7 @@ class Comparison:
                 "difference" else f"{self.a} vs {self.b}: no detectable difference")
         return (f"{head}: Δ = {100 * self.delta:+.1f} points "
                 f"({100 * self.level:.0f} % CI {100 * self.low:+.1f} … {100 * self.high:+.1f}; "
-                f"{self.seeds[0]} + {self.seeds[1]} seeds, {how} {self.n_test:,} test reviews)")
+                f"{self.seeds[0]} + {self.seeds[1]} seeds, {how} {self.n_test:,} {self.scored_on})")
 
     def to_dict(self) -> dict:
         return {"a": self.a, "b": self.b, "delta": self.delta, "low": self.low,
@@ -118,9 +119,11 @@ def _test_part(a: Runs, b: Runs) -> tuple[float, bool]:
     return (a.mean * (1 - a.mean) + b.mean * (1 - b.mean)) / n, False
 
 
-def compare(a: Runs, b: Runs, level: float = 0.95, show: bool = True) -> Comparison:
+def compare(a: Runs, b: Runs, level: float = 0.95, show: bool = True,
+            scored_on: str = "test reviews") -> Comparison:
     """``a − b`` with its ``level`` interval counting seed variance and test-set sampling;
-    prints the one-line verdict when ``show`` (notebook 07)."""
+    prints the one-line verdict when ``show``; ``scored_on`` names what was scored (e.g.
+    "validation reviews") in that line (notebook 08)."""
     if a.n_test != b.n_test:
         raise ArgumentError(f"{a.name} was tested on {a.n_test} reviews, {b.name} on "
                             f"{b.n_test}: compare models on the same test set")
@@ -132,7 +135,7 @@ def compare(a: Runs, b: Runs, level: float = 0.95, show: bool = True) -> Compari
     half = float(_scipy_stats.t.ppf(0.5 + level / 2, df)) * float(np.sqrt(total))
     delta = a.mean - b.mean
     result = Comparison(a.name, b.name, delta, delta - half, delta + half,
-                        (a.seeds, b.seeds), a.n_test, paired, level)
+                        (a.seeds, b.seeds), a.n_test, paired, level, scored_on)
     if show:
         print(result)
     return result
@@ -142,7 +145,7 @@ def runs_from_frame(runs: pd.DataFrame, name: str, correct: pd.DataFrame | None 
                     label: str | None = None, **where) -> Runs:
     """The ``Runs`` of the rows of an experiment's ``*_runs.csv`` whose ``strategy`` is ``name``
     (and whose other columns equal ``where``, e.g. ``n_labels=100``), with the right/wrong
-    strings of ``*_correct.csv`` where it has them (notebook 07)."""
+    strings of ``*_correct.csv`` where it has them (notebook 08)."""
     rows = runs[runs["strategy"] == name]
     for column, value in where.items():
         rows = rows[rows[column] == value]
@@ -168,7 +171,7 @@ def compare_to(runs: pd.DataFrame, reference: str, names: Sequence[str] | None =
                ) -> pd.DataFrame:
     """One row per model in ``names`` (default: every strategy but ``reference``): its mean
     accuracy, seeds, and the difference to ``reference`` with its interval and verdict; the
-    ablation's table (notebook 07)."""
+    ablation's table (notebook 08)."""
     names = [n for n in (names or runs["strategy"].unique()) if n != reference]
     base = runs_from_frame(runs, reference, correct, **where)
     rows = []

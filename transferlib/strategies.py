@@ -1,4 +1,4 @@
-"""Fine-tuning strategies as plain values, one flag each (taught in notebook 06).
+"""Fine-tuning strategies as plain values, one flag each (taught in notebook 07).
 
 A ``Strategy`` says where the weights come from and how they are trained; the named presets
 build up ULMFiT's recipe one trick at a time, which is what the ablation table compares.

@@ -1,4 +1,4 @@
-"""Tokenizer and vocabulary: the first half of the text pipeline (taught in notebook 03).
+"""Tokenizer and vocabulary: the first half of the text pipeline (taught in notebook 02).
 
 This replaces torchtext's deleted ``Field``/``build_vocab``: a regular-expression tokenizer, a
 ``Vocab`` with special tokens, minimum frequency and maximum size that saves to JSON, and
@@ -97,7 +97,7 @@ class Vocab:
         """A new vocabulary: this one's tokens (same ids) plus new ones seen ``min_freq`` times.
 
         Used for vocabulary transfer: the target task keeps every word the source model knows
-        and adds its own frequent words at the end (taught in notebook 05).
+        and adds its own frequent words at the end (taught in notebook 06).
         """
         new = sorted(
             (t for t, c in counts.items() if c >= min_freq and t not in self.stoi),

@@ -1,6 +1,6 @@
 """One training loop for the language model and the classifier.
 
-Taught in notebook 05. ``fit`` runs epochs of a *task* (``ClassificationTask`` or
+Taught in notebook 06. ``fit`` runs epochs of a *task* (``ClassificationTask`` or
 ``LanguageModelTask``: how a batch becomes a loss) with: device chosen by capability, optional
 autocast (bf16 on CPU, fp16 + GradScaler on CUDA), gradient clipping, any
 ``torch.optim.lr_scheduler`` stepped per batch, a regularizer ``λ R(w)`` added to the loss, early
@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from transferlib.config import cpu_bf16_override
 from transferlib.errors import ArgumentError, TrainingError
 from transferlib.resume import TrainingState
 
@@ -73,11 +74,17 @@ def pick_device(prefer: str = "auto", allow_cpu_fallback: bool = False) -> torch
                         "--allow-cpu-fallback")
 
 
-@functools.cache
 def cpu_supports_bf16_lstm() -> bool:
     """Whether this CPU runs an ``nn.LSTM`` under bf16 autocast: oneDNN needs native bf16
-    instructions (AVX-512 BF16 or AMX); on an AVX2-only CPU it fails. Probed once, on a tiny
-    layer, so the answer is what this machine does, not what its flags suggest."""
+    instructions (AVX-512 BF16 or AMX); on an AVX2-only CPU it fails. Probed once per process,
+    on a tiny layer, so the answer is what this machine does, not what its flags suggest;
+    ``TRANSFERLIB_CPU_BF16=on|off`` (``config.cpu_bf16_override``) forces the answer."""
+    forced = cpu_bf16_override()
+    return _probe_bf16_lstm() if forced is None else forced
+
+
+@functools.cache
+def _probe_bf16_lstm() -> bool:
     with torch.random.fork_rng(devices=[]):  # the probe's init must not shift the seeded RNG
         try:
             lstm = nn.LSTM(4, 4, batch_first=True)
@@ -119,7 +126,7 @@ METRIC_MODES: dict[str, Mode] = {
 
 def monitor_mode(monitor: str, mode: Mode | None = None) -> Mode:
     """``mode`` if given, else ``METRIC_MODES[monitor]``; names the fix when neither is known
-    (notebook 05: early stopping)."""
+    (notebook 06: early stopping)."""
     if mode is None:
         if monitor not in METRIC_MODES:
             raise ArgumentError(f"fit cannot tell whether a higher or lower {monitor!r} is "

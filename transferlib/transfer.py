@@ -1,6 +1,6 @@
 """Moving a pretrained encoder into a new model, including vocabulary transfer.
 
-Taught in notebook 05. The target task's vocabulary is the source vocabulary plus the target's
+Taught in notebook 06. The target task's vocabulary is the source vocabulary plus the target's
 own frequent words (``build_target_vocab``), so every word the source model knows keeps its
 learned vector. ``transfer_encoder`` copies the LSTM weights and, row by row, the embeddings of
 the words both vocabularies share. A word new to the source model takes its pretrained GloVe

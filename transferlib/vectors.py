@@ -1,6 +1,6 @@
 """Pretrained word vectors: the GloVe 6B 50-d vectors that transferlib ships in ``data/vectors``.
 
-Taught in notebooks 01, 04 and 05. GloVe (Pennington, Socher & Manning 2014) learned one 50-d
+Taught in notebooks 01, 05 and 06. GloVe (Pennington, Socher & Manning 2014) learned one 50-d
 vector per word from 6 billion tokens of Wikipedia + Gigaword; the source language model's
 embedding starts from them, and vocabulary transfer takes a target word's vector from here when
 the source model lacks the word. ``python -m transferlib.datasets build-vectors`` extracts the

@@ -1,6 +1,6 @@
 """Sentiment with no labels: LM label-phrase scoring and GloVe label-word similarity.
 
-Taught in notebook 09 (the few-labels methods are in ``fewshot``):
+Taught in notebook 10 (the few-labels methods are in ``fewshot``):
 
 - zero-shot: append a label phrase to the review ("... it was great ." vs "... it was
   terrible .") and ask the source LM which continuation is more probable; the log-probabilities
@@ -12,7 +12,7 @@ Taught in notebook 09 (the few-labels methods are in ``fewshot``):
   (``label_word_scores``). Distributional vectors put antonyms close together (*good* and *bad*
   share contexts), so the signal is weak; calibration moves the decision threshold to the
   median score of unlabelled training reviews, so half are called each class.
-- ``run_zeroshot`` is the experiment of notebook 09: these methods side by side with
+- ``run_zeroshot`` is the experiment of notebook 10: these methods side by side with
   ``fewshot``'s nearest-prototype classifier at k labels per class.
 """
 
@@ -54,7 +54,7 @@ def usable_templates(
 ) -> list[tuple[str, dict[str, str]]]:
     """The templates whose every phrase is in ``vocab`` and, with ``n_output``, among the
     words the LM's softmax predicts (an ``<unk>`` label word would make both classes'
-    phrases look alike); raises ``DataError`` when none is left (notebook 09)."""
+    phrases look alike); raises ``DataError`` when none is left (notebook 10)."""
     limit = len(vocab) if n_output is None else n_output
     kept = [(t, words) for t, words in templates
             if all(vocab.stoi.get(tok, limit) < limit
@@ -77,7 +77,7 @@ def label_word_scores(vectors: WordVectors, texts: Sequence[str],
                       classes: Sequence[str] = ("negative", "positive")) -> torch.Tensor:
     """``[N]``: the mean over each text's words (with a vector) of ``cos(w, centroid of
     classes[1]'s words) - cos(w, centroid of classes[0]'s words)``; > 0 leans to classes[1]
-    (notebook 09). A text with no known word scores 0."""
+    (notebook 10). A text with no known word scores 0."""
     if len(classes) != 2 or any(c not in label_words for c in classes):
         raise ArgumentError(f"label_word_scores needs two classes with label words, got "
                             f"{list(classes)} and {sorted(label_words)}")
@@ -117,7 +117,7 @@ def phrase_log_probs(
     Each text is read once (its last ``max_len`` tokens, packed so every row's state is the one
     after its own last token); every phrase then continues from that state. The leading
     ``<eos>`` is how sentences are separated in the LM's training stream, so an empty text
-    gives the phrases' priors (taught in notebook 09).
+    gives the phrases' priors (taught in notebook 10).
     """
     targets = [vocab.encode(tokenize(p)) for p in phrases]
     if not all(targets):
@@ -151,7 +151,7 @@ def zero_shot_scores(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(scores [N, C], prior [C])``: per class, the template-averaged log-probability of its
     label phrase after each text, and the same phrase's log-probability after no text
-    (notebook 09). Predict with ``scores.argmax(1)``, calibrated with
+    (notebook 10). Predict with ``scores.argmax(1)``, calibrated with
     ``(scores - prior).argmax(1)``."""
     kept = usable_templates(vocab, templates, lm.cfg.n_output)
     for template, words in kept:
@@ -170,7 +170,7 @@ def run_zeroshot(
     templates: Sequence[tuple[str, dict[str, str]]] = TEMPLATES,
     vectors: WordVectors | None = None,
 ) -> pd.DataFrame:
-    """The zero-/few-shot experiment (notebook 09): one row per (method, k, seed) with the test
+    """The zero-/few-shot experiment (notebook 10): one row per (method, k, seed) with the test
     accuracy. Methods: ``majority`` (the training split's most frequent class),
     ``lm-zero-shot``, ``lm-zero-shot-calibrated``, with ``vectors`` ``glove-similarity`` and
     ``glove-similarity-calibrated`` (no labels; seed -1) and ``prototype`` (k labelled

@@ -1,4 +1,4 @@
-"""The efficiency benchmarks (taught in notebook 07), one module per kind of measurement.
+"""The efficiency benchmarks (taught in notebook 08), one module per kind of measurement.
 
 - ``levers``   ``python -m transferlib bench``: every fine-tuning lever against one baseline
 - ``train``    the fine-tuning lever rows (bucketing, packing, autocast, freezing, LoRA, ...)

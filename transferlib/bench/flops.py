@@ -1,6 +1,6 @@
 """The machine's limit: matmul FLOP/s, the FLOPs of an LSTM step, and where the time goes.
 
-Taught in notebook 07 (``python -m transferlib bench``). FLOPs are counted analytically, per
+Taught in notebook 08 (``python -m transferlib bench``). FLOPs are counted analytically, per
 token, as multiply-adds × 2 of the matrix products (element-wise gate arithmetic, ~30·h per
 token and layer, is left out; it is < 1 % here):
 

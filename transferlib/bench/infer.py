@@ -1,6 +1,6 @@
 """The benchmark's inference half: int8, pruning and a distilled student, against fp32.
 
-Taught in notebook 07 (``python -m transferlib bench``). Every model classifies the same fixed
+Taught in notebook 08 (``python -m transferlib bench``). Every model classifies the same fixed
 valid subset on the CPU (int8 dynamic quantization has CPU kernels only, so all rows run there
 for a like-for-like comparison) in length-bucketed batches of 64, in eval mode without
 gradients. Latency: after one warm-up pass per model, ``repeats`` rounds each time one pass of

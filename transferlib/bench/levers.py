@@ -1,6 +1,6 @@
 """``python -m transferlib bench``: every efficiency lever measured side by side, in one run.
 
-Taught in notebook 07. One process measures, on the shipped source LM and the Rotten Tomatoes
+Taught in notebook 08. One process measures, on the shipped source LM and the Rotten Tomatoes
 data: the naive baseline, each training lever alone, the combination ("transferlib best"),
 LoRA, int8 / pruned / distilled models for inference, and the machine's own matmul peak next
 to the FLOP/s that LM pretraining and fine-tuning achieve (with a profile of what bounds them).
@@ -158,7 +158,7 @@ def run_bench(out: Path, fast: bool, repeats: int | None = None, device: str = "
               model_dir: str | Path | None = None, seed: int = 0,
               threads: int | None = None) -> dict:
     """Run every measurement, write ``bench.csv``/``.png``/``.json`` into ``out`` and return
-    ``{"table": DataFrame, ...}``. Taught in notebook 07."""
+    ``{"table": DataFrame, ...}``. Taught in notebook 08."""
     start, cpu_start = time.perf_counter(), time.process_time()
     sizes = FAST if fast else FULL
     if repeats is not None:

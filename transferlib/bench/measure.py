@@ -1,6 +1,6 @@
 """Measuring helpers of the benchmark: peak memory, and endless timed streams of batches.
 
-Taught in notebook 07 (``python -m transferlib bench``). CPU peak memory is the resident set's
+Taught in notebook 08 (``python -m transferlib bench``). CPU peak memory is the resident set's
 high-water mark (Linux ``/proc``), reset at the start of a measurement, above the level then;
 ``release_freed_memory`` first makes glibc hand freed buffers back to the OS so that memory an
 earlier row left cached cannot hide a step's allocations. On CUDA it is

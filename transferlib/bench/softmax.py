@@ -1,4 +1,4 @@
-"""The cost of a softmax over tens of thousands of words, measured (taught in notebook 07).
+"""The cost of a softmax over tens of thousands of words, measured (taught in notebook 08).
 
 Source model v2 reads ~30 k words, so its output layer is the largest cost of pretraining.
 ``compare_softmax`` trains the same encoder for the same number of steps with each output layer

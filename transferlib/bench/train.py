@@ -1,6 +1,6 @@
 """The benchmark's training half: one fine-tuning run per lever, measured the same way.
 
-Taught in notebook 07 (``python -m transferlib bench``; the orchestration lives in ``bench``).
+Taught in notebook 08 (``python -m transferlib bench``; the orchestration lives in ``bench``).
 Every row starts from the same pretrained classifier (the shipped source LM moved onto the
 Rotten Tomatoes vocabulary with ``transfer.transfer_encoder``), trains with ``training.fit``
 (the one training loop) and differs from the baseline in one lever only. Rows are warmed up,
@@ -28,6 +28,7 @@ from transferlib.batching import TextClassificationDataset, make_loader
 from transferlib.bench.measure import PeakMemory, Stream
 from transferlib.checkpoint import load_language_model
 from transferlib.compression import apply_lora
+from transferlib.config import repo_relative
 from transferlib.model import Classifier, LanguageModel, ModelConfig, count_parameters
 from transferlib.param_groups import freeze_to, layer_groups
 from transferlib.pipeline import CLASSIFIER_DROPOUT
@@ -149,7 +150,8 @@ class BenchData:
 def load_bench_data(model_dir: Path, sizes: Sizes, device: torch.device, seed: int) -> BenchData:
     """Load the source LM and the Rotten Tomatoes splits (train subset, fixed valid subset)."""
     source, source_vocab, config = load_language_model(model_dir)
-    note = f"{model_dir} (emb {source.cfg.emb_dim}, hidden {source.cfg.hidden_dim}, " \
+    note = f"{repo_relative(model_dir)} (emb {source.cfg.emb_dim}, " \
+        f"hidden {source.cfg.hidden_dim}, " \
            f"{source.cfg.num_layers} layers, vocab {source.cfg.vocab_size})"
     if sizes.tiny_model and (source.cfg.hidden_dim > 64 or source.cfg.emb_dim > 32):
         set_seed(seed)
@@ -312,7 +314,7 @@ def compare_levers(levers: list[Lever], data: BenchData, repeats: int | None = N
                    ) -> pd.DataFrame:
     """Measure ``levers`` side by side (interleaved timing, same budget, same valid subset)
     and return one row each, with ``speedup``/``acc_delta`` against the first. The small
-    version of the benchmark that notebook 07's widget reruns live."""
+    version of the benchmark that notebook 08's widget reruns live."""
     runs = [LeverRun(lever, data) for lever in levers]
     run_interleaved(runs, repeats or data.sizes.repeats)
     rows = [run.finish()[0] for run in runs]

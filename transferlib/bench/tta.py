@@ -1,6 +1,6 @@
 """Time to accuracy: how long until a model is good, for the seed's loop and transferlib's arms.
 
-Taught in notebook 07. Tokens/s cannot show that a pretrained model is most of the way there
+Taught in notebook 08. Tokens/s cannot show that a pretrained model is most of the way there
 after a few hundred steps while a random one still answers the majority class; this does. Each
 arm trains on the Rotten Tomatoes training split and is scored on the valid split every
 ``eval_every`` optimizer steps; the clock counts training only (evaluation is paused out).
@@ -272,7 +272,7 @@ def cmd_tta(args) -> int:
     from pathlib import Path
 
     from transferlib.checkpoint import read_config
-    from transferlib.config import fast_mode, machine_info, source_model_dir
+    from transferlib.config import fast_mode, machine_info, repo_relative, source_model_dir
     from transferlib.export_onnx import check_export, compare_runtimes, export_classifier, session
 
     fast = args.fast or fast_mode()
@@ -311,7 +311,7 @@ def cmd_tta(args) -> int:
         frame.to_csv(out / f"{name}.csv", index=False)
     plot_curves(curves, out / "tta.png", floor)
     info = {"command": args.command_line, "fast": fast, "machine": machine_info(),
-            "threads": torch.get_num_threads(), "pretrained": pretrained,
+            "threads": torch.get_num_threads(), "pretrained": repo_relative(pretrained),
             "pretrain_seconds": pretrain_s, "pretraining_repaid_after_runs": repay,
             "valid_majority_share": floor, "naive_beat_majority": naive_learned,
             "seconds": time.perf_counter() - start, "arms": [a.__dict__ for a in arms],

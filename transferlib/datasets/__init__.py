@@ -1,4 +1,4 @@
-"""The data transferlib ships, checksum-verified (taught in notebooks 00 and 03).
+"""The data transferlib ships, checksum-verified (taught in notebooks 00 and 02).
 
 - ``loaders``        read the shipped corpora and splits (what notebooks and experiments use)
 - ``build``          rebuild data/ from four pinned public packages

@@ -315,7 +315,7 @@ def build(out_dir: Path, raw_dir: Path | None = None) -> dict:
 
 _README_HEAD = """# Data shipped with transferlib
 
-Written by `{cmd}` (`transferlib/datasets.py`, taught in notebooks 00 and 03);
+Written by `{cmd}` (`transferlib/datasets.py`, taught in notebooks 00 and 02);
 do not edit by hand. `datacard.json` is authoritative (checksums, counts, sources, dropped
 rows); every loader in `transferlib.datasets` checks a file's SHA-256 against it and raises
 `DataError` on a mismatch.

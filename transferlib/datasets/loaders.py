@@ -1,4 +1,4 @@
-"""Load and verify the data that transferlib ships (taught in notebooks 00 and 03).
+"""Load and verify the data that transferlib ships (taught in notebooks 00 and 02).
 
 Source domain (language-model pre-training): the Brown corpus and the State of the Union addresses,
 one sentence per line. Target domain: Rotten Tomatoes review snippets (Pang & Lee 2005), split by

@@ -1,4 +1,4 @@
-"""The transfer experiments behind the committed results/ tables (notebooks 01, 06, 09).
+"""The transfer experiments behind the committed results/ tables (notebooks 01, 07, 10).
 
 - ``runs``    ``python -m transferlib experiments NAME``: the ablation, the low-resource curve,
               domain transfer, zero-/few-shot; ``stratified_subsample`` and the shared ``Context``

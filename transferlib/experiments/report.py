@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from transferlib.stats import compare, compare_to, runs_from_frame
+
 
 def _curves(ax, summary: pd.DataFrame, group: str, x: str, y: str) -> None:
     for name, part in summary.groupby(group, sort=False):
@@ -23,12 +25,54 @@ def _curves(ax, summary: pd.DataFrame, group: str, x: str, y: str) -> None:
     ax.minorticks_off()
 
 
+def correct_frame(runs: pd.DataFrame) -> pd.DataFrame | None:
+    """The per-review right/wrong strings of the runs that have one (``*_correct.csv``)."""
+    if "test_correct" not in runs.columns or runs["test_correct"].isna().all():
+        return None
+    keys = [c for c in ("strategy", "n_labels", "seed") if c in runs.columns]
+    return runs[runs["test_correct"].notna()][[*keys, "test_correct"]]
+
+
+def ablation_intervals(runs: pd.DataFrame, reference: str = "scratch") -> pd.DataFrame:
+    """Every strategy's Δ test accuracy against ``reference`` with its 95 % interval and
+    verdict (``stats.compare_to``; paired over reviews where the runs kept their records)."""
+    return compare_to(runs, reference, correct=correct_frame(runs))
+
+
+def lowres_comparisons(runs: pd.DataFrame) -> list[dict]:
+    """At each label count: what the LSTM LM adds over its word vectors (``full`` and
+    ``full-lm`` − ``vectors``) and the best arm by mean test accuracy − ``scratch``."""
+    correct, out = correct_frame(runs), []
+    for n, part in runs.groupby("n_labels"):
+        arms = set(part["strategy"])
+        pairs = [(a, "vectors") for a in ("full", "full-lm") if a in arms and "vectors" in arms]
+        best = part.groupby("strategy")["test_accuracy"].mean().drop("scratch", errors="ignore")
+        if "scratch" in arms and len(best):
+            pairs.append((str(best.idxmax()), "scratch"))
+        for a, b in pairs:
+            c = compare(runs_from_frame(part, a, correct), runs_from_frame(part, b, correct),
+                        show=False)
+            out.append({"n_labels": int(n), **c.to_dict(), "text": str(c)})
+    return out
+
+
 def plot_summary(name: str, summary: pd.DataFrame, path: Path) -> Path:
     """The PNG of one experiment's summary (matplotlib's Agg canvas, no pyplot) (notebook 01)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 4.5) if name == "domains" else (7, 4.5), layout="constrained")
-    if name == "ablation":
+    if name == "ablation" and "ci_low" in summary.columns:
+        ax = fig.subplots()
+        rows = summary[summary["ci_low"].notna()]
+        delta = 100 * rows["delta_vs_scratch"]
+        err = [delta - 100 * rows["ci_low"], 100 * rows["ci_high"] - delta]
+        ax.errorbar(delta, rows["strategy"], xerr=err, fmt="o", capsize=3)
+        ax.axvline(0, color="gray", ls="--", label="scratch")
+        ax.invert_yaxis()
+        ax.set_xlabel("test accuracy − scratch (points), 95 % interval (seeds + test set)")
+        ax.set_ylabel("strategy")
+        ax.legend()
+    elif name == "ablation":
         ax = fig.subplots()
         ax.barh(summary["strategy"], summary["test_accuracy_mean"],
                 xerr=summary["test_accuracy_std"].fillna(0), capsize=3)
@@ -92,13 +136,17 @@ def _pct(mean: float, std: float | None = None) -> str:
 
 
 def _ablation_md(ablation: pd.DataFrame) -> list[str]:
-    out = ["| strategy | source | test accuracy (mean ± std) | valid | top-class share | "
-           "s / epoch |\n| --- | --- | --- | --- | --- | --- |"]
+    out = ["| strategy | test accuracy (mean ± std) | seeds | Δ vs scratch (95 % CI) | verdict "
+           "| valid | top-class share | s / epoch |\n| --- | --- | --- | --- | --- | --- | --- "
+           "| --- |"]
     for r in ablation.itertuples():
         share = getattr(r, "test_top_share", float("nan"))
-        out.append(f"| {r.strategy} | {getattr(r, 'source', 'v1')} | "
-                   f"{_pct(r.test_accuracy_mean, r.test_accuracy_std)} | "
-                   f"{_pct(r.valid_accuracy)} | {'–' if pd.isna(share) else f'{share:.2f}'} | "
+        low = getattr(r, "ci_low", float("nan"))
+        delta = "–" if pd.isna(low) else (f"{100 * r.delta_vs_scratch:+.1f} ({100 * low:+.1f} … "
+                                          f"{100 * r.ci_high:+.1f})")
+        out.append(f"| {r.strategy} | {_pct(r.test_accuracy_mean, r.test_accuracy_std)} | "
+                   f"{r.n_seeds} | {delta} | {getattr(r, 'verdict', '–') if delta != '–' else '–'}"
+                   f" | {_pct(r.valid_accuracy)} | {'–' if pd.isna(share) else f'{share:.2f}'} | "
                    f"{r.seconds_per_epoch:.1f} |")
     return out
 

@@ -29,9 +29,15 @@ import torch
 
 from transferlib import datasets
 from transferlib.checkpoint import load_language_model, read_config, save_model
-from transferlib.config import REPO_ROOT, fast_mode, machine_info, source_model_dir
+from transferlib.config import (
+    REPO_ROOT,
+    fast_mode,
+    machine_info,
+    repo_relative,
+    source_model_dir,
+)
 from transferlib.errors import ArgumentError, DataError
-from transferlib.experiments.report import write_outputs
+from transferlib.experiments.report import ablation_intervals, lowres_comparisons, write_outputs
 from transferlib.fewshot import accuracy_on, adapt_classifier
 from transferlib.model import LanguageModel
 from transferlib.pipeline import (
@@ -49,7 +55,6 @@ from transferlib.vectors import load_word_vectors
 from transferlib.zeroshot import TEMPLATES, run_zeroshot
 
 EXPERIMENTS = ("ablation", "lowres", "domains", "zeroshot")
-V1_RESULTS = REPO_ROOT / "results" / "v1"
 
 
 def experiment_sizes(fast: bool | None = None) -> dict:
@@ -67,7 +72,7 @@ def experiment_sizes(fast: bool | None = None) -> dict:
 
 
 def stratified_order(labels: Sequence[str], seed: int) -> list[int]:
-    """A seeded order of the positions whose every prefix is class-stratified (notebook 06).
+    """A seeded order of the positions whose every prefix is class-stratified (notebook 07).
 
     Each class is shuffled; its j-th member of n_c gets the key (j + 0.5) / n_c and positions
     are sorted by key, so the first n rows hold each class within one of n * share. Prefixes
@@ -84,7 +89,7 @@ def stratified_order(labels: Sequence[str], seed: int) -> list[int]:
 
 def stratified_subsample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     """The first ``n`` rows of ``stratified_order(frame.label, seed)``, in the frame's own row
-    order and with its index kept (notebook 06)."""
+    order and with its index kept (notebook 07)."""
     if not 0 < n <= len(frame):
         raise DataError(f"cannot take {n} examples from {len(frame)}")
     order = stratified_order(frame["label"], seed)[:n]
@@ -96,7 +101,7 @@ def adapt_language_model(
     seed: int, amp: bool = True, device: str = "auto", progress: bool = False,
 ) -> tuple[LanguageModel, Vocab, pd.DataFrame]:
     """ULMFiT stage (b) on its own, exactly as ``finetune_classifier`` runs it: vocabulary
-    transfer to ``source + target words``, then ``finetune_language_model`` (notebook 06)."""
+    transfer to ``source + target words``, then ``finetune_language_model`` (notebook 07)."""
     set_seed(seed)
     source, source_vocab, _ = load_language_model(pretrained)
     vocab = build_target_vocab(source_vocab, texts, min_freq=2)
@@ -196,7 +201,7 @@ def _done(rows: list[dict], **key) -> bool:
 
 def run_ablation(ctx: Context, seeds: Sequence[int], strategies: Sequence[str] = tuple(PRESETS),
                  partial: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every preset on the Rotten Tomatoes splits → ``(runs, summary)`` (notebook 06); with
+    """Every preset on the Rotten Tomatoes splits → ``(runs, summary)`` (notebook 07); with
     ``partial``, the runs so far are rewritten there after each run, and the runs it already
     holds are not run again (an interrupted run resumes)."""
     rows = read_partial(partial)
@@ -222,25 +227,11 @@ def run_ablation(ctx: Context, seeds: Sequence[int], strategies: Sequence[str] =
                                               "test_top_share"]].mean(),
         on="strategy")
     summary.insert(1, "description", [DESCRIPTIONS[s] for s in summary["strategy"]])
-    summary.insert(2, "source", "v2")
-    v1 = small_source_row(ctx)
-    if v1 is not None:
-        summary = pd.concat([summary, pd.DataFrame([v1])], ignore_index=True)
+    if "scratch" in set(runs["strategy"]) and runs["seed"].nunique() > 1:
+        intervals = ablation_intervals(runs)
+        summary = summary.merge(intervals[["strategy", "delta_vs_scratch", "ci_low", "ci_high",
+                                           "verdict", "paired"]], on="strategy", how="left")
     return runs, summary
-
-
-def small_source_row(ctx: Context) -> dict | None:
-    """Full fine-tuning of source model v1, from the committed round-1 ablation
-    (``results/v1/ablation.csv``): the "small source" row of the what-transfers table. Not
-    re-run: it is the measurement the v2 model was built to beat (another machine, bf16
-    autocast, same split and recipe). None in fast mode or without the file."""
-    path = V1_RESULTS / "ablation.csv"
-    if ctx.sizes.get("max_train") or not path.is_file():
-        return None
-    row = pd.read_csv(path).set_index("strategy").loc["full"].to_dict()
-    return {**row, "strategy": "full-v1", "source": "v1 (round-1 run)",
-            "description": "full fine-tuning of source model v1: 200-d embedding learned from "
-                           "2.95 M tokens, 10 k words, no pretrained vectors"}
 
 
 def lowres_counts(ctx: Context) -> list[int]:
@@ -254,7 +245,7 @@ def lowres_epochs(n: int, batch_size: int, sizes: dict) -> tuple[int, int]:
     fewer than ``lowres_min_steps`` optimizer steps (50 labels in batches of 16 make 4 steps an
     epoch), capped at ``lowres_max_epochs``; the early-stopping patience (2 epochs) grows by the
     same factor, so a model that still answers the majority class after 3 short epochs is not
-    stopped before it has learned anything (notebook 06)."""
+    stopped before it has learned anything (notebook 07)."""
     steps_per_epoch = -(-n // batch_size)
     wanted = -(-sizes["lowres_min_steps"] // steps_per_epoch)
     epochs = max(sizes["epochs"], min(sizes["lowres_max_epochs"], wanted))
@@ -265,7 +256,7 @@ def run_lowres(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit",
                arms: Sequence[str] | None = None, partial: Path | None = None
                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Test accuracy vs number of labels for each of ``arms`` (default: ``scratch`` and
-    ``strategy``) (notebook 06). Batch 16 below 1000 labels, 64 from there; small label counts
+    ``strategy``) (notebook 07). Batch 16 below 1000 labels, 64 from there; small label counts
     get more epochs (``lowres_epochs``); RT valid for early stopping in every arm. Seed-major,
     resumable from ``partial`` like ``run_ablation``."""
     arms = list(arms or ("scratch", strategy))
@@ -318,7 +309,7 @@ def run_domains(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The RT classifier on IMDB/Yelp/Amazon sentences as is, adapted with k labelled
     sentences of the domain, and trained on those k from scratch; every score is on the
-    domain's other sentences, never on the k (notebook 09)."""
+    domain's other sentences, never on the k (notebook 10)."""
     ctx.keep_models.add(strategy)
     rows, cap, epochs = [], ctx.sizes["max_domain"], ctx.sizes["domain_epochs"]
     for seed in seeds:
@@ -367,7 +358,7 @@ def run_experiment(name: str, out: str | Path, seeds: Sequence[int], fast: bool 
                          {**experiment_sizes(fast), **(sizes or {})}, device, amp)
     meta: dict = {"experiment": name, "command": command, "seeds": list(seeds),
                   "fast": fast_mode() if fast is None else fast, "sizes": ctx.sizes,
-                  "pretrained": str(ctx.pretrained),
+                  "pretrained": repo_relative(ctx.pretrained),
                   "source_model": read_config(ctx.pretrained)["model"],
                   "n_train_pool": len(ctx.pool), "n_valid": len(ctx.valid),
                   "n_test": len(ctx.test)}
@@ -380,7 +371,9 @@ def run_experiment(name: str, out: str | Path, seeds: Sequence[int], fast: bool 
         runs, summary = run_lowres(ctx, seeds, strategy, arms,
                                    partial=Path(out) / "lowres_runs.partial.csv")
         meta["answer"] = transfer_vs_scratch(summary, strategy)
+        meta["comparisons"] = lowres_comparisons(runs)
         print(meta["answer"])
+        print("\n".join(c["text"] for c in meta["comparisons"]))
     elif name == "domains":
         runs, summary = run_domains(ctx, seeds, strategy)
     else:
@@ -433,7 +426,7 @@ def cmd_experiments(args: argparse.Namespace) -> int:
 
 def best_strategy(ablation_csv: Path) -> str:
     """The transfer strategy (not scratch, not the v1 row) with the highest mean valid
-    accuracy in an ablation summary: chosen on valid, never on test (notebook 06)."""
+    accuracy in an ablation summary: chosen on valid, never on test (notebook 07)."""
     if not ablation_csv.is_file():
         raise DataError(f"--strategy best needs an ablation summary; {ablation_csv} is missing "
                         "(run the ablation first, or `experiments all`)")

@@ -2,12 +2,12 @@
 
 * ``embedding_neighbours`` / ``neighbours_before_after`` / ``pair_cosines``: distributional
   vectors put antonyms together (*good* next to *bad*, in GloVe too); fine-tuning on sentiment
-  labels pulls them apart, measured (notebooks 01, 04, 05);
+  labels pulls them apart, measured (notebooks 01, 05, 06);
 * ``shares_note``: each predicted class's share beside an accuracy, so a constant answer is
-  never mistaken for a classifier (notebooks 01, 05, 09);
-* ``ddp_live_timing``: a small live DDP measurement, world size 1 vs 2 (notebook 08);
+  never mistaken for a classifier (notebooks 01, 06, 10);
+* ``ddp_live_timing``: a small live DDP measurement, world size 1 vs 2 (notebook 09);
 * ``vocabulary_diagnosis``: coverage of the target tokens by the source model and GloVe, and
-  the most frequent words nobody knows (notebook 06).
+  the most frequent words nobody knows (notebook 07).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def neighbours_before_after(before: torch.Tensor, after: torch.Tensor, vocab: Vo
                             words: Sequence[str], k: int = 5, limit: int = 10000
                             ) -> pd.DataFrame:
     """One row per word: its neighbours in the embedding before fine-tuning and after (both
-    searched among the ``limit`` first ids, the frequent words), notebook 05."""
+    searched among the ``limit`` first ids, the frequent words), notebook 06."""
     rows = []
     for word in words:
         if word not in vocab.stoi:
@@ -73,7 +73,7 @@ def neighbours_before_after(before: torch.Tensor, after: torch.Tensor, vocab: Vo
 
 def pair_table(before: torch.Tensor, after: torch.Tensor, vocab: Vocab,
                pairs: Sequence[tuple[str, str]] = SENTIMENT_PAIRS) -> pd.DataFrame:
-    """cos of each antonym pair before and after fine-tuning (notebook 05)."""
+    """cos of each antonym pair before and after fine-tuning (notebook 06)."""
     b, a = pair_cosines(before, vocab, pairs), pair_cosines(after, vocab, pairs)
     return pd.DataFrame({"cos before": b, "cos after": a}).rename_axis("pair")
 
@@ -108,7 +108,7 @@ def _quiet_fds():
 def ddp_live_timing(steps: int = 6, fast: bool = True) -> pd.DataFrame:
     """Tokens/s of the same DDP fine-tuning steps (global batch 64) with 1 process × every core
     and 2 processes sharing the cores, measured now with ``torchrun`` (``distributed.scale``:
-    also 1 process × 1 thread). ``fast`` uses the tiny stand-in model (notebook 08)."""
+    also 1 process × 1 thread). ``fast`` uses the tiny stand-in model (notebook 09)."""
     from transferlib.distributed import scale
 
     start = time.perf_counter()
@@ -122,7 +122,7 @@ def ddp_live_timing(steps: int = 6, fast: bool = True) -> pd.DataFrame:
 
 def vocabulary_diagnosis(texts: Sequence[str], source_vocab: Vocab, vectors) -> dict:
     """How many target tokens the source model's vocabulary covers, how many GloVe covers,
-    and the most frequent words neither knows (notebook 06)."""
+    and the most frequent words neither knows (notebook 07)."""
     counts = Counter(tok for t in texts for tok in tokenize(t))
     total = sum(counts.values())
     in_source = sum(n for w, n in counts.items() if w in source_vocab.stoi)
@@ -178,7 +178,7 @@ NOISE_BAR = 0.1  # speedups within ±10 % of 1.0 are run-to-run noise on a share
 
 def lever_verdicts(table: pd.DataFrame, bar: float = NOISE_BAR) -> pd.DataFrame:
     """``table`` (``run_levers``'s) with a ``verdict`` per row: faster / slower / within noise
-    (±``bar`` around 1.0), notebook 07."""
+    (±``bar`` around 1.0), notebook 08."""
     def verdict(s: float) -> str:
         return "faster" if s >= 1 + bar else "slower" if s <= 1 - bar else "within noise"
     out = table.copy()
@@ -190,7 +190,7 @@ def lever_verdicts(table: pd.DataFrame, bar: float = NOISE_BAR) -> pd.DataFrame:
 def speedup_comparison(live: pd.DataFrame, committed: dict[str, str | Path]) -> pd.DataFrame:
     """Speedup per training lever: measured now (``live``) and in committed benchmarks
     (``{column label: bench.csv}``: this machine's full run on source model v2, the previous
-    round's AVX-512-bf16 CPU and H200 GPU on v1), notebook 07."""
+    round's AVX-512-bf16 CPU and H200 GPU on v1), notebook 08."""
     cols = {"live (this machine, short budget)": live.set_index("row")["speedup"]}
     for label, path in committed.items():
         frame = pd.read_csv(path)
@@ -203,7 +203,7 @@ def speedup_comparison(live: pd.DataFrame, committed: dict[str, str | Path]) -> 
 def neighbour_frame(weight: torch.Tensor, vocab: Vocab, words: Sequence[str], k: int = 6,
                     limit: int | None = 10000) -> pd.DataFrame:
     """Side by side, each word's ``k`` nearest neighbours and their cosines (notebooks 01,
-    04)."""
+    05)."""
     parts = {}
     for word in words:
         if word in vocab.stoi:
@@ -217,7 +217,7 @@ def strategy_probe(strategies: dict, train: pd.DataFrame, valid: pd.DataFrame,
                    seed: int = 0) -> pd.DataFrame:
     """Each named ``Strategy`` fine-tuned on the same ``n_labels`` class-stratified reviews
     for ``epochs`` (no early stopping): test/valid accuracy, the share of the most-predicted
-    class and the seconds (notebook 06's embedding-rate probe and its exercise)."""
+    class and the seconds (notebook 07's embedding-rate probe and its exercise)."""
     from transferlib.experiments.runs import stratified_subsample
     from transferlib.pipeline import finetune_classifier
 
@@ -239,7 +239,7 @@ def lora_finetune(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame,
     """Fine-tune a classifier transferred from ``pretrained`` with LoRA (rank ``rank``) on its
     LSTM layers + the head, everything else frozen (the embedding too, unless
     ``train_embedding``), through ``training.fit`` with early stopping on ``valid``; returns
-    test accuracy, top share, trainable parameters and seconds (notebook 09)."""
+    test accuracy, top share, trainable parameters and seconds (notebook 10)."""
     from transferlib.batching import TextClassificationDataset, make_loader
     from transferlib.compression import apply_lora
     from transferlib.model import count_parameters

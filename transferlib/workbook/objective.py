@@ -1,4 +1,4 @@
-"""The regularized objective  min_w 1/n Σ L(y_i, f(x_i; w)) + λ R(w),  made concrete (notebook 02).
+"""The regularized objective  min_w 1/n Σ L(y_i, f(x_i; w)) + λ R(w),  made concrete (notebook 04).
 
 * ``objective_terms`` evaluates each term of the objective on one batch of a real model;
 * ``toy_solutions`` solves a two-parameter version in closed form, to see where L2 (pull toward
@@ -42,7 +42,7 @@ LAMBDAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 def objective_terms(model: nn.Module, batch, regularizer=None) -> dict[str, float]:
     """The objective's terms on one classification batch ``(ids, lengths, labels)``, in eval
     mode: the data term (mean cross-entropy L over the batch), R(w), λ and λ·R(w), and total
-    (notebook 02)."""
+    (notebook 04)."""
     ids, lengths, labels = batch
     model.eval()
     with torch.no_grad():
@@ -55,7 +55,7 @@ def objective_terms(model: nn.Module, batch, regularizer=None) -> dict[str, floa
 
 def parameter_table(model: nn.Module) -> pd.DataFrame:
     """The parameters w, one row per tensor: name, shape, count, ‖w‖ and whether it is
-    pretrained (the encoder, what L2-SP anchors at w₀) or new (the classifier head); notebook 02."""
+    pretrained (the encoder, what L2-SP anchors at w₀) or new (the classifier head); notebook 04."""
     rows = [{"name": n, "shape": tuple(p.shape), "count": p.numel(),
              "norm": round(float(p.detach().float().norm()), 3),
              "part": "encoder (pretrained)" if n.startswith("encoder.") else "head (new)"}
@@ -69,7 +69,7 @@ def toy_solutions(lams, w_star=(2.0, 1.5), w0=(1.5, 2.0), curvature=(1.0, 0.05))
     The data term is ``L(w) = Σ_k a_k (w_k − w*_k)²`` with curvatures ``a`` (a large a_k: the
     data pin w_k down; a small one: they barely constrain it). The minimiser of ``L + λ‖w − c‖²``
     is ``w_k = (a_k w*_k + λ c_k) / (a_k + λ)`` with ``c = 0`` for L2 and ``c = w₀`` for L2-SP.
-    Plotted in notebook 02.
+    Plotted in notebook 04.
     """
     a, ws, c0 = np.asarray(curvature, float), np.asarray(w_star, float), np.asarray(w0, float)
     if (a <= 0).any():
@@ -88,7 +88,7 @@ def toy_solutions(lams, w_star=(2.0, 1.5), w0=(1.5, 2.0), curvature=(1.0, 0.05))
 
 @dataclass(frozen=True)
 class RetrainSettings:
-    """Sizes of the small fine-tuning runs behind the widgets of notebooks 01 and 02 (hashable,
+    """Sizes of the small fine-tuning runs behind the widgets of notebooks 01 and 04 (hashable,
     for the cache)."""
 
     n_train: int = 200
@@ -108,7 +108,7 @@ class RetrainSettings:
 
 
 def retrain_settings(fast: bool | None = None, **overrides) -> RetrainSettings:
-    """The settings notebooks 01 and 02 use: fewer examples and epochs in fast mode."""
+    """The settings notebooks 01 and 04 use: fewer examples and epochs in fast mode."""
     fast = fast_mode() if fast is None else fast
     base = RetrainSettings(n_train=64, n_valid=100, epochs=2) if fast else RetrainSettings()
     return replace(base, **overrides)
@@ -186,7 +186,7 @@ def retrain_with_lambda(lam: float, regularizer: str = "l2sp",
     strength ``lam`` and return validation accuracy and drift ‖w − w₀‖ (encoder only).
 
     Runs are cached: the same arguments return the stored result at once (``seconds`` is the
-    time of the original run). Widget callback of notebook 02.
+    time of the original run). Widget callback of notebook 04.
     """
     if regularizer not in REGULARIZERS:
         raise ArgumentError(f"unknown regularizer {regularizer!r}; allowed: {REGULARIZERS}")
@@ -211,7 +211,7 @@ def _scratch(settings: RetrainSettings) -> float:
 def scratch_accuracy(settings: RetrainSettings | None = None) -> float:
     """Validation accuracy of the same architecture trained from random weights on the same
     examples (no pretraining, no regularizer): the floor that pretraining should beat
-    (notebook 02)."""
+    (notebook 04)."""
     return _scratch(settings or retrain_settings())
 
 
@@ -237,7 +237,7 @@ def compare_with_scratch(n_labels: int, settings: RetrainSettings | None = None,
 def tradeoff_curve(lams=LAMBDAS, regularizers=("l2", "l2sp"),
                    settings: RetrainSettings | None = None) -> pd.DataFrame:
     """One row per (regularizer, λ), plus the unregularized run as regularizer 'none', λ=0
-    (notebook 02)."""
+    (notebook 04)."""
     rows = [retrain_with_lambda(0.0, "none", settings)]
     rows += [retrain_with_lambda(lam, reg, settings) for reg in regularizers for lam in lams]
     return pd.DataFrame(rows)
@@ -246,7 +246,7 @@ def tradeoff_curve(lams=LAMBDAS, regularizers=("l2", "l2sp"),
 def plot_tradeoff(curve: pd.DataFrame, scratch: float | None = None):
     """Accuracy and drift against λ (log axis), one line per regularizer; the unregularized
     run (and, if given, the from-scratch accuracy) as horizontal lines. Returns the figure
-    (notebook 02)."""
+    (notebook 04)."""
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
@@ -278,7 +278,7 @@ def plot_tradeoff(curve: pd.DataFrame, scratch: float | None = None):
 
 def plot_run(run: dict, reference: dict | None = None):
     """Two bars per run (accuracy, drift) for one widget setting next to the λ = 0 run
-    (notebook 02)."""
+    (notebook 04)."""
     import matplotlib.pyplot as plt
 
     runs = [run] if reference is None else [reference, run]

@@ -1,4 +1,4 @@
-"""Widget callbacks and small helpers of notebooks 05-09, as plain functions.
+"""Widget callbacks and small helpers of notebooks 06-09, as plain functions.
 
 Every widget in those notebooks calls one function from here, so a test (or a headless run)
 can call it directly and check what it changes. Training always goes through
@@ -31,11 +31,11 @@ from transferlib.strategies import get_strategy
 from transferlib.text import Vocab, tokenize
 from transferlib.training import ClassificationTask, fit, set_seed
 
-# -- notebook 05: live plot, confusion matrix, your own sentence ---------------------------------
+# -- notebook 06: live plot, confusion matrix, your own sentence ---------------------------------
 
 class LivePlot:
     """An ``on_epoch_end`` callback for ``finetune_classifier`` that redraws loss and accuracy
-    after every epoch (notebook 05). In Jupyter it updates one figure in place; ``show=False``
+    after every epoch (notebook 06). In Jupyter it updates one figure in place; ``show=False``
     only draws (tests, scripts)."""
 
     def __init__(self, show: bool = True):
@@ -48,6 +48,8 @@ class LivePlot:
         self.epochs_seen = 0
 
     def __call__(self, epoch: int, history: pd.DataFrame) -> None:
+        from matplotlib.ticker import MaxNLocator
+
         self.epochs_seen = len(history)
         for ax, metric in zip(self.axes, ("loss", "accuracy")):
             ax.clear()
@@ -55,6 +57,7 @@ class LivePlot:
                 ax.plot(history["epoch"], history[f"{split}_{metric}"], style, label=split)
             ax.set_xlabel("epoch")
             ax.set_ylabel(metric)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend()
         if self.show:
             from IPython.display import Image, display
@@ -76,7 +79,7 @@ class LivePlot:
 
 def confusion_matrix(true: Sequence[str], pred: Sequence[str], classes: Sequence[str]
                      ) -> pd.DataFrame:
-    """Counts of (true class, predicted class): rows true, columns predicted (notebook 05)."""
+    """Counts of (true class, predicted class): rows true, columns predicted (notebook 06)."""
     if len(true) != len(pred):
         raise ArgumentError(f"{len(true)} true labels but {len(pred)} predictions")
     table = pd.crosstab(pd.Categorical(list(true), categories=list(classes)),
@@ -87,14 +90,14 @@ def confusion_matrix(true: Sequence[str], pred: Sequence[str], classes: Sequence
 
 def predict_labels(model: Classifier, vocab: Vocab, classes: Sequence[str],
                    texts: Sequence[str]) -> list[str]:
-    """The most probable class name of each text (notebook 05)."""
+    """The most probable class name of each text (notebook 06)."""
     probs = predict_texts(model, vocab, list(texts))
     return [classes[max(range(len(p)), key=p.__getitem__)] for p in probs]
 
 
 def describe_prediction(model: Classifier, vocab: Vocab, classes: Sequence[str],
                         text: str) -> str:
-    """The "try your own sentence" callback (notebook 05): the predicted class with each
+    """The "try your own sentence" callback (notebook 06): the predicted class with each
     class's probability, and how many of the sentence's words the model does not know."""
     if not text or not text.strip():
         return "type a sentence first"
@@ -106,11 +109,11 @@ def describe_prediction(model: Classifier, vocab: Vocab, classes: Sequence[str],
     return f"{classes[best]} ({shares}){note}"
 
 
-# -- notebook 06: schedules, rates, unfreezing, a small strategy comparison ----------------------
+# -- notebook 07: schedules, rates, unfreezing, a small strategy comparison ----------------------
 
 def schedule_rates(kind: str, total_steps: int, lr: float = 1e-2) -> list[float]:
     """The learning rate at each of ``total_steps`` steps under ``kind`` ('constant', 'stlr'
-    or 'one-cycle'), read from the same schedulers fine-tuning uses (notebook 06)."""
+    or 'one-cycle'), read from the same schedulers fine-tuning uses (notebook 07)."""
     if total_steps < 1:
         raise ArgumentError(f"total_steps must be >= 1, got {total_steps}")
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
@@ -125,7 +128,7 @@ def schedule_rates(kind: str, total_steps: int, lr: float = 1e-2) -> list[float]
 
 
 def rate_table(model: nn.Module, lr: float, discriminative: bool = True) -> pd.DataFrame:
-    """Each layer group's parameter count and learning rate (notebook 06)."""
+    """Each layer group's parameter count and learning rate (notebook 07)."""
     groups = discriminative_groups(model, lr, decay=ULMFIT_DECAY if discriminative else 1.0)
     names = ["embedding"] + [f"lstm {i}" for i in range(len(groups) - 2)] + ["head"]
     return pd.DataFrame({"group": names,
@@ -135,7 +138,7 @@ def rate_table(model: nn.Module, lr: float, discriminative: bool = True) -> pd.D
 
 def unfreezing_table(model: nn.Module, epochs: int, keep_embedding: bool = False
                      ) -> pd.DataFrame:
-    """Which layer groups train in each epoch under gradual unfreezing (notebook 06), with the
+    """Which layer groups train in each epoch under gradual unfreezing (notebook 07), with the
     embedding trainable throughout when ``keep_embedding`` (the presets' ``embedding_lr``);
     leaves every group trainable afterwards."""
     start = gradual_unfreezing(model, keep_embedding=keep_embedding)
@@ -158,7 +161,7 @@ def run_strategies(names: Sequence[str], n_labels: int, train: pd.DataFrame,
                    epochs: int = 2, seed: int = 0, lm_epochs: int = 1,
                    min_steps: int = 100) -> pd.DataFrame:
     """Fine-tune each strategy of ``names`` on the same ``n_labels`` class-stratified training
-    examples and return one row each (notebook 06's widget: a small, live ablation). Small
+    examples and return one row each (notebook 07's widget: a small, live ablation). Small
     label counts get more epochs, so that every run takes at least ``min_steps`` optimizer steps
     (as ``experiments.run_lowres`` does): 100 labels for 2 epochs are 14 steps, too few to learn."""
     if not names:
@@ -188,17 +191,17 @@ def _sizes_of(model_dir: str) -> dict:
     return {k: model.get(k, 0) for k in ("emb_dim", "hidden_dim", "num_layers", "out_dim")}
 
 
-# -- notebook 07: the levers widget --------------------------------------------------------------
+# -- notebook 08: the levers widget --------------------------------------------------------------
 
 def lever_names() -> list[str]:
-    """The names of the levers notebook 07's widget can toggle (baseline excluded)."""
+    """The names of the levers notebook 08's widget can toggle (baseline excluded)."""
     from transferlib.bench.train import LORA, SOLO_LEVERS
 
     return [lever.name for lever in [*SOLO_LEVERS, LORA]]
 
 
 def run_levers(names: Sequence[str], data, repeats: int | None = None) -> pd.DataFrame:
-    """``bench_train.compare_levers`` for the baseline plus the levers named (notebook 07):
+    """``bench_train.compare_levers`` for the baseline plus the levers named (notebook 08):
     tokens/s, speedup, peak memory and accuracy after the same step budget."""
     from transferlib.bench.train import BASELINE, LORA, SOLO_LEVERS, compare_levers
 
@@ -213,11 +216,11 @@ def run_levers(names: Sequence[str], data, repeats: int | None = None) -> pd.Dat
     return frame[[c for c in keep if c in frame.columns]]
 
 
-# -- notebook 08: sharding and gradient accumulation ---------------------------------------------
+# -- notebook 09: sharding and gradient accumulation ---------------------------------------------
 
 def rank_shards(lengths: Sequence[int], batch_size: int, world_size: int, epoch: int = 0,
                 seed: int = 0) -> pd.DataFrame:
-    """The batches each rank reads in one epoch under data-parallel training (notebook 08):
+    """The batches each rank reads in one epoch under data-parallel training (notebook 09):
     one row per (rank, step) with the batch's example indices and lengths."""
     rows = []
     for rank in range(world_size):
@@ -234,7 +237,7 @@ def accumulation_gap(k: int, batch_size: int = 4, seed: int = 0, n: int | None =
                      ) -> dict[str, float]:
     """Train one tiny classifier for one pass two ways — batches of ``k * batch_size``, and
     batches of ``batch_size`` with ``fit(accumulate=k)`` — and return the largest weight
-    difference between them, next to the difference from plain small batches (notebook 08)."""
+    difference between them, next to the difference from plain small batches (notebook 09)."""
     from transferlib import datasets
     if k < 1 or batch_size < 1:
         raise ArgumentError(f"k and batch_size must be >= 1, got {k} and {batch_size}")
@@ -265,12 +268,12 @@ def accumulation_gap(k: int, batch_size: int = 4, seed: int = 0, n: int | None =
             "steps_big": len(data) // (k * batch_size) + bool(len(data) % (k * batch_size))}
 
 
-# -- notebook 09: few-shot prototypes ------------------------------------------------------------
+# -- notebook 10: few-shot prototypes ------------------------------------------------------------
 
 def prototype_accuracy(lm, vocab: Vocab, train: pd.DataFrame, test: pd.DataFrame, k: int,
                        seeds: Sequence[int] = (0, 1, 2), test_features=None) -> pd.DataFrame:
     """Nearest-class-prototype accuracy with ``k`` labelled training reviews per class, one
-    row per seed, with each class's share of the predictions (``share_<class>``; notebook 09's
+    row per seed, with each class's share of the predictions (``share_<class>``; notebook 10's
     widget). Pass ``test_features`` to reuse encoded test texts."""
     from transferlib.fewshot import (
         class_prototypes,
