@@ -1,0 +1,116 @@
+"""Checker of notebook 08 (efficiency): a length-bucketing batch sampler written by hand.
+
+The learner writes ``bucket_batches(lengths, batch_size, seed)``, a list of batches (lists of
+indices) that a ``DataLoader`` can take as its ``batch_sampler``. The checker measures the
+share of padding its batches compute on the given lengths, next to random batches and
+``batching.BucketBatchSampler`` on the same lengths, and checks what a sampler owes the
+training loop: every index exactly once, full batches, a different shuffle for another seed
+and the same one for the same seed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+
+from transferlib.workbook.exercises._common import answerable, call, verdict
+
+# A bucketed epoch must compute at most this share of random batches' padding.
+MAX_SHARE_OF_RANDOM = 0.25
+
+
+def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> float:
+    """Padding tokens / all tokens computed when each batch is padded to its longest member."""
+    pads = total = 0
+    for batch in batches:
+        longest = max(lengths[i] for i in batch)
+        total += longest * len(batch)
+        pads += sum(longest - lengths[i] for i in batch)
+    return pads / max(total, 1)
+
+
+def random_batches(n: int, batch_size: int, seed: int = 0) -> list[list[int]]:
+    """Shuffled indices cut into batches: what ``DataLoader(shuffle=True)`` computes."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def default_lengths() -> list[int]:
+    """Token counts of the Rotten Tomatoes training reviews (the notebook's ``lengths``)."""
+    from transferlib import datasets
+    from transferlib.text import tokenize
+
+    return [len(tokenize(t)) for t in datasets.load_rotten_tomatoes("train")["text"]]
+
+
+def _as_batches(value) -> list[list[int]]:
+    """The learner's batches as lists of ints (any iterable of iterables, e.g. a Sampler)."""
+    return [[int(i) for i in batch] for batch in value]
+
+
+def _coverage_problem(batches: list[list[int]], n: int, batch_size: int) -> str:
+    """What is wrong with the batches as an epoch (missing, repeated, oversized), or ''."""
+    if not batches or any(len(b) == 0 for b in batches):
+        return "return a non-empty list of non-empty batches (lists of indices)"
+    seen = [i for b in batches for i in b]
+    missing = n - len(set(seen) & set(range(n)))
+    if missing:
+        return (f"{missing} review(s) are in no batch: every index must appear once per epoch "
+                "(keep the last, smaller batch; do not drop it)")
+    if len(seen) != n:
+        return f"{len(seen) - n} index(es) appear more than once: each must appear exactly once"
+    if max(len(b) for b in batches) > batch_size:
+        return f"a batch holds more than batch_size = {batch_size} indices"
+    partial = sum(len(b) < batch_size for b in batches)
+    if partial > 1:
+        return (f"{partial} batches are smaller than batch_size: fill every batch but one "
+                "(cut the sorted indices into consecutive runs of batch_size)")
+    return ""
+
+
+def _order_problem(fn: Callable, lengths: list[int], batch_size: int,
+                   batches: list[list[int]]) -> str:
+    """Whether the epoch is shuffled and reproducible, or ''."""
+    if _as_batches(call(fn, lengths, batch_size, 0)) != batches:
+        return "the same seed gave different batches: use random.Random(seed), not the global RNG"
+    if _as_batches(call(fn, lengths, batch_size, 1)) == batches:
+        return ("another seed gives the very same batches: sorting everything once makes every "
+                "epoch identical; shuffle first, then sort inside pools of a few batches")
+    means = [sum(lengths[i] for i in b) / len(b) for b in batches]
+    rising = sum(b > a for a, b in zip(means, means[1:])) / max(1, len(means) - 1)
+    if len(means) > 2 and not 0.1 <= rising <= 0.9:
+        return ("the batches come shortest first (or longest first): the model would see a "
+                "length curriculum; shuffle the order of the batches too")
+    return ""
+
+
+@answerable
+def check_bucket_sampler(fn: Callable, lengths: Sequence[int] | None = None,
+                         batch_size: int = 64) -> bool:
+    """Notebook 08: ``fn(lengths, batch_size, seed)`` returns length-bucketed batches: every
+    index once, full batches but one, seeded, and at most ``MAX_SHARE_OF_RANDOM`` of the
+    padding random batches compute on the same lengths."""
+    from transferlib.batching import BucketBatchSampler
+
+    lengths = list(default_lengths() if lengths is None else lengths)
+    batches = _as_batches(call(fn, lengths, batch_size, 0))
+    problem = _coverage_problem(batches, len(lengths), batch_size)
+    if problem:
+        return verdict(False, "", problem)
+    mine = padding_fraction(batches, lengths)
+    rand = sum(padding_fraction(random_batches(len(lengths), batch_size, s), lengths)
+               for s in range(3)) / 3
+    library = padding_fraction(list(BucketBatchSampler(lengths, batch_size, seed=0)), lengths)
+    summary = (f"padding: yours {mine:.1%}, random batches {rand:.1%}, "
+               f"BucketBatchSampler {library:.1%} of the computed tokens")
+    if mine > MAX_SHARE_OF_RANDOM * rand:
+        return verdict(False, "", f"{summary}. Too much padding left: sort by length inside "
+                       "pools large enough (dozens of batches) before cutting them into batches")
+    problem = _order_problem(fn, lengths, batch_size, batches)
+    if problem:
+        return verdict(False, "", problem)
+    steps = math.ceil(len(lengths) / batch_size)
+    return verdict(True, f"{summary}; {len(batches)} batches ({steps} needed), every review "
+                   "once, reshuffled by the seed.", "")
