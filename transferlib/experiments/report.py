@@ -49,8 +49,9 @@ def lowres_comparisons(runs: pd.DataFrame) -> list[dict]:
         best = part.groupby("strategy")["test_accuracy"].mean().drop("scratch", errors="ignore")
         if "scratch" in arms and len(best):
             pairs.append((str(best.idxmax()), "scratch"))
+        here = None if correct is None else correct[correct["n_labels"] == n]
         for a, b in pairs:
-            c = compare(runs_from_frame(part, a, correct), runs_from_frame(part, b, correct),
+            c = compare(runs_from_frame(part, a, here), runs_from_frame(part, b, here),
                         show=False)
             out.append({"n_labels": int(n), **c.to_dict(), "text": str(c)})
     return out

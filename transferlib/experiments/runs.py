@@ -218,6 +218,13 @@ def run_ablation(ctx: Context, seeds: Sequence[int], strategies: Sequence[str] =
                 pd.DataFrame(rows).to_csv(partial, index=False)
     runs = pd.DataFrame(rows)
     runs = runs[runs["strategy"].isin(strategies) & runs["seed"].isin(seeds)]
+    return ablation_summary(runs, strategies)
+
+
+def ablation_summary(runs: pd.DataFrame, strategies: Sequence[str]
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(runs in preset order, summary)``: per strategy the mean ± std test accuracy, seeds,
+    means of the other columns, and Δ vs scratch with its 95 % interval (notebook 07)."""
     order = {name: i for i, name in enumerate(strategies)}
     runs = runs.sort_values(["strategy", "seed"], key=lambda c: c.map(order) if c.name ==
                             "strategy" else c, kind="stable").reset_index(drop=True)

@@ -1,7 +1,5 @@
-"""Tests for the helpers of notebooks 06-09: widget callbacks and exercise checkers.
-
-Each widget callback is called directly and the test asserts on what it changes; each checker
-gets a right answer (→ True) and wrong ones (→ False with a hint). Models are tiny and built
+"""Tests for ``workbook.widgets`` (notebooks 06-10): each widget callback is called directly
+and the test asserts on what it changes. Models are tiny and built
 here, never the shipped source model, so the tests stay fast whatever its size.
 """
 
@@ -15,7 +13,6 @@ from transferlib.datasets import load_rotten_tomatoes
 from transferlib.model import Classifier, ModelConfig
 from transferlib.training import set_seed
 from transferlib.workbook import widgets as wf
-from transferlib.workbook.exercises import legacy as exercises
 
 
 @pytest.fixture()
@@ -157,82 +154,3 @@ def test_prototype_accuracy_one_row_per_seed_and_depends_on_k(tiny_lm, rt_vocab)
     assert small["accuracy"].between(0, 1).all()
     big = wf.prototype_accuracy(tiny_lm, rt_vocab, train, test, 20, seeds=(0, 1))
     assert not big["accuracy"].equals(small["accuracy"])
-
-
-# -- checkers ------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("checker, right, wrong", [
-    (exercises.check_confusion, {"accuracy": 0.85, "precision": 45 / 55, "recall": 0.9},
-     {"accuracy": 0.85, "precision": 0.9, "recall": 45 / 55}),
-    (exercises.check_rates, {"peak_step": 20, "first_lr": 0.01 / 32,
-                             "embedding_lr": 0.01 / 2.6 ** 3},
-     {"peak_step": 20, "first_lr": 0.01 / 32, "embedding_lr": 0.01 / 2.6 ** 2}),
-    (exercises.check_pad_fraction, {"random": 12 / 38, "bucketed": 2 / 28},
-     {"random": 2 / 28, "bucketed": 12 / 38}),
-    (exercises.check_global_batch, {"global_batch": 512, "steps": 16},
-     {"global_batch": 128, "steps": 64}),
-    (exercises.check_calibration, {"raw": "positive", "calibrated": "negative"},
-     {"raw": "positive", "calibrated": "positive"}),
-])
-def test_checkers_accept_the_right_answer_and_hint_on_a_wrong_one(checker, right, wrong, capsys):
-    assert checker(right) is True
-    assert "Right" in capsys.readouterr().out
-    assert checker(wrong) is False
-    assert "Not yet" in capsys.readouterr().out
-    assert checker("no idea") is False
-
-
-def test_confusion_checker_names_swapped_precision_and_recall(capsys):
-    exercises.check_confusion({"accuracy": 0.85, "precision": 0.9, "recall": 45 / 55})
-    assert "swapped" in capsys.readouterr().out
-
-
-def test_new_checkers_are_registered_by_notebook():
-    assert exercises.CHECKERS["05"] is exercises.check_threshold
-    assert exercises.CHECKERS["06"] is exercises.check_embedding_rate
-    assert exercises.CHECKERS["07"] is exercises.check_fastest_lever
-    assert exercises.CHECKERS["09"] is exercises.check_calibration
-    assert sorted(exercises.CHECKERS) == [f"{i:02d}" for i in range(10)]
-
-
-@pytest.mark.parametrize("name", sorted(exercises.CHECKERS))
-def test_every_checker_says_not_answered_yet_on_a_placeholder(name, capsys):
-    checker = exercises.CHECKERS[name]
-    for placeholder in (..., None, {"x": ...}):
-        assert checker(placeholder) is None
-        assert "Not answered yet" in capsys.readouterr().out
-
-
-def test_check_threshold_measures_the_share_of_positive_answers(capsys):
-    p, labels = [0.2, 0.7, 0.6, 0.9], ["negative", "positive", "negative", "positive"]
-    assert exercises.check_threshold(0.5, p, labels) is False
-    assert "raise the threshold" in capsys.readouterr().out
-    assert exercises.check_threshold(0.95, p, labels) is False
-    assert "lower the threshold" in capsys.readouterr().out
-    assert exercises.check_threshold(0.65, p, labels) is True
-    assert "accuracy 1.000 vs 0.750 at 0.5" in capsys.readouterr().out
-
-
-def test_check_embedding_rate_accepts_only_the_embedding_field(capsys):
-    from transferlib.strategies import get_strategy
-
-    assert exercises.check_embedding_rate(get_strategy("gradual")) is True
-    assert exercises.check_embedding_rate(get_strategy("gradual", embedding_lr=0.0)) is False
-    assert "change one field" in capsys.readouterr().out
-    assert exercises.check_embedding_rate(
-        get_strategy("gradual", embedding_lr=0.0, gradual_unfreeze=False)) is False
-    assert "gradual_unfreeze" in capsys.readouterr().out
-    assert exercises.check_embedding_rate(get_strategy("gradual", embedding_lr=0.01)) is False
-    assert exercises.check_embedding_rate("embedding_lr") is False
-
-
-def test_check_fastest_lever_reads_the_learners_table(capsys):
-    import pandas as pd
-
-    table = pd.DataFrame({"row": ["baseline", "a", "b", "c"], "speedup": [1.0, 1.05, 1.6, 0.8]})
-    assert exercises.check_fastest_lever("b", table) is True
-    assert "above the 1.1× noise bar" in capsys.readouterr().out
-    assert exercises.check_fastest_lever("a", table) is False
-    assert exercises.check_fastest_lever("z", table) is False
-    assert exercises.check_fastest_lever("b", table.head(3)) is False
-    assert "at least three" in capsys.readouterr().out

@@ -1,0 +1,43 @@
+"""``python -m transferlib.workbook release|grade``: the teacher's kit (``workbook.classroom``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from transferlib.config import REPO_ROOT
+from transferlib.workbook.classroom import grade, release
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m transferlib.workbook",
+                                     description="hand out and grade the course's notebooks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    rel = sub.add_parser("release", help="write student/ and instructor/ copies")
+    rel.add_argument("--out", required=True, help="folder for student/ and instructor/")
+    rel.add_argument("--notebooks", default=str(REPO_ROOT / "notebooks"),
+                     help="the course's notebooks (default: this repository's)")
+    rel.add_argument("--solutions", default=str(REPO_ROOT / "solutions"),
+                     help="the worked solutions (default: this repository's)")
+    gr = sub.add_parser("grade", help="run returned notebooks and collect every verdict")
+    gr.add_argument("submissions", help="a folder of SUBMISSIONS/<student>/<notebook>.ipynb")
+    gr.add_argument("--out", required=True, help="the CSV to write")
+    gr.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
+    args = parser.parse_args(argv)
+    if args.command == "release":
+        written = release(Path(args.notebooks), Path(args.solutions), Path(args.out))
+        for kind, paths in written.items():
+            print(f"{kind}: {len(paths)} notebooks in {Path(args.out) / kind}")
+        return 0
+    if not Path(args.submissions).is_dir():
+        print(f"error: {args.submissions} is not a folder", file=sys.stderr)
+        return 2
+    rows = grade(Path(args.submissions), Path(args.out), args.timeout)
+    print(f"graded {len(rows)} exercises of {len({r.student for r in rows})} students "
+          f"→ {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
