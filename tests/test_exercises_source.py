@@ -82,3 +82,12 @@ def test_a_half_written_function_is_rejected_without_raising(shipped, capsys):
     assert check_stream_perplexity(held_out_perplexity, *shipped) is False
     assert check_stream_perplexity("exp(5.2)", *shipped) is False
     assert "Not yet" in capsys.readouterr().out
+
+
+def test_calling_the_library_measurement_is_refused(shipped, capsys):
+    from transferlib.training import LanguageModelTask, evaluate
+
+    def held_out_perplexity(model, stream):
+        return evaluate(model, stream, LanguageModelTask())["perplexity"]
+    assert check_stream_perplexity(held_out_perplexity, *shipped) is False
+    assert "yourself" in capsys.readouterr().out

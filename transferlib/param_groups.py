@@ -47,11 +47,6 @@ def freeze_to(model: nn.Module, n: int) -> None:
             p.requires_grad_(i >= start)
 
 
-def unfreeze(model: nn.Module) -> None:
-    """Make every parameter trainable again."""
-    freeze_to(model, 0)
-
-
 def discriminative_groups(
     model: nn.Module, lr: float, decay: float = ULMFIT_DECAY, weight_decay: float = 0.0
 ) -> list[dict]:

@@ -8,7 +8,7 @@ data, model and epochs but runs the same code.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -161,7 +161,6 @@ class FinetuneResult:
     metrics: dict
     lm_history: pd.DataFrame | None = None
     transfer: TransferReport | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def _check_labels(classes: list[str], frame: pd.DataFrame, split: str) -> None:

@@ -1,6 +1,6 @@
 """Is a difference between two models real? Intervals that count both sources of noise.
 
-Taught in notebook 08. A test accuracy moves for two reasons: the **seed** (another
+Taught in notebook 07. A test accuracy moves for two reasons: the **seed** (another
 initialisation and batch order train another model) and the **test set** (another sample of
 reviews from the same population scores the same model differently). ``compare(a, b)`` puts both
 into one 95 % interval for the difference of mean accuracies:
@@ -123,7 +123,7 @@ def compare(a: Runs, b: Runs, level: float = 0.95, show: bool = True,
             scored_on: str = "test reviews") -> Comparison:
     """``a − b`` with its ``level`` interval counting seed variance and test-set sampling;
     prints the one-line verdict when ``show``; ``scored_on`` names what was scored (e.g.
-    "validation reviews") in that line (notebook 08)."""
+    "validation reviews") in that line (notebook 07)."""
     if a.n_test != b.n_test:
         raise ArgumentError(f"{a.name} was tested on {a.n_test} reviews, {b.name} on "
                             f"{b.n_test}: compare models on the same test set")
@@ -145,7 +145,7 @@ def runs_from_frame(runs: pd.DataFrame, name: str, correct: pd.DataFrame | None 
                     label: str | None = None, **where) -> Runs:
     """The ``Runs`` of the rows of an experiment's ``*_runs.csv`` whose ``strategy`` is ``name``
     (and whose other columns equal ``where``, e.g. ``n_labels=100``), with the right/wrong
-    strings of ``*_correct.csv`` where it has them (notebook 08)."""
+    strings of ``*_correct.csv`` where it has them (notebook 07)."""
     rows = runs[runs["strategy"] == name]
     for column, value in where.items():
         rows = rows[rows[column] == value]
@@ -171,7 +171,7 @@ def compare_to(runs: pd.DataFrame, reference: str, names: Sequence[str] | None =
                ) -> pd.DataFrame:
     """One row per model in ``names`` (default: every strategy but ``reference``): its mean
     accuracy, seeds, and the difference to ``reference`` with its interval and verdict; the
-    ablation's table (notebook 08)."""
+    ablation's table (notebook 07)."""
     names = [n for n in (names or runs["strategy"].unique()) if n != reference]
     base = runs_from_frame(runs, reference, correct, **where)
     rows = []

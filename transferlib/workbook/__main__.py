@@ -1,9 +1,11 @@
-"""``python -m transferlib.workbook release|grade``: the teacher's kit (``workbook.classroom``)."""
+"""``python -m transferlib.workbook release|grade|book``: the teacher's kit
+(``workbook.classroom``) and the course as a static website (``workbook.book``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from transferlib.config import REPO_ROOT
@@ -24,7 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     gr.add_argument("submissions", help="a folder of SUBMISSIONS/<student>/<notebook>.ipynb")
     gr.add_argument("--out", required=True, help="the CSV to write")
     gr.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
+    book = sub.add_parser("book", help="build the course as a static website (Jupyter Book)")
+    book.add_argument("--out", required=True, help="folder for src/, vendor/ and html/")
     args = parser.parse_args(argv)
+    if args.command == "book":
+        return _book(Path(args.out))
     if args.command == "release":
         written = release(Path(args.notebooks), Path(args.solutions), Path(args.out))
         for kind, paths in written.items():
@@ -36,6 +42,20 @@ def main(argv: list[str] | None = None) -> int:
     rows = grade(Path(args.submissions), Path(args.out), args.timeout)
     print(f"graded {len(rows)} exercises of {len({r.student for r in rows})} students "
           f"→ {args.out}")
+    return 0
+
+
+def _book(out: Path) -> int:
+    """Build the website; print its folder, the build's seconds and the site's size."""
+    from transferlib.workbook.book import build_book  # Jupyter Book: only this command needs it
+
+    start = time.perf_counter()
+    html = build_book(out)
+    seconds = time.perf_counter() - start
+    files = [p for p in html.rglob("*") if p.is_file()]
+    size = sum(p.stat().st_size for p in files)
+    print(f"{html}\nbuilt in {seconds:.1f} s: {len(files)} files, {size / 1e6:.1f} MB "
+          f"(open {html / 'index.html'})")
     return 0
 
 

@@ -85,8 +85,8 @@ def check_l2sp_penalty(fn: Callable) -> bool:
             hint = next((h for h, v in _wrong_answers(model, w0, beta).items()
                          if close(value, v)), None)
             return verdict(False, "", hint or f"with beta = {beta} expected {want:.4f}, got "
-                           f"{value:.4f}: Σ over w0's names of ((w − w0[name]) ** 2).sum(), "
-                           "plus beta × Σ (w ** 2).sum() over the other non-bias weights")
+                           f"{value:.4f}: check each of the two sums, and which weights each one "
+                           "covers, against the formula above the cell")
     return verdict(True, "your penalty equals transferlib.regularizers.L2SP for both β: zero at "
                    "w₀, growing with the square of the distance, and differentiable, so the loop "
                    "can use it.", "")

@@ -11,7 +11,9 @@ measured too, so that the hint names the mistake.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
+import re
 from collections.abc import Callable
 
 import torch
@@ -23,6 +25,20 @@ from transferlib.workbook.exercises._common import answerable, call, close, verd
 # state matters, and a last window shorter than the others, so that the windows must be
 # weighted by their number of tokens.
 STREAM = {"batch_size": 4, "bptt": 12, "max_tokens": 1_210}
+
+# a call of the library's own measurement (evaluate(...), perplexity(...), LanguageModelTask),
+# which only copies the reference; the learner's own def line is skipped
+_LIBRARY_CALL = re.compile(r"\bevaluate\s*\(|(?<![\w.])perplexity\s*\(|\.perplexity\s*\("
+                           r"|\bLanguageModelTask\b")
+
+
+def _calls_the_library(fn: Callable) -> bool:
+    """Whether the learner's source (without its def line) calls the library's measurement."""
+    try:
+        body = inspect.getsource(fn).split("\n", 1)[-1]
+    except (OSError, TypeError):
+        return False
+    return bool(_LIBRARY_CALL.search(body))
 
 
 def exercise_stream(vocab):
@@ -87,6 +103,9 @@ def check_stream_perplexity(held_out_perplexity: Callable, model, vocab) -> bool
 
     if not callable(held_out_perplexity):
         return verdict(False, "", "define a function held_out_perplexity(model, stream)")
+    if _calls_the_library(held_out_perplexity):
+        return verdict(False, "", "write the loop over the windows yourself; calling "
+                       "training.evaluate or generate.perplexity only copies the reference")
     model.eval()
     stream = exercise_stream(vocab)
     answer = call(held_out_perplexity, model, stream)

@@ -30,7 +30,8 @@ def _hint(got: torch.Tensor, output: torch.Tensor, lengths: torch.Tensor) -> str
         return "off by one: positions count from 0, so the last real token is at length − 1"
     if torch.allclose(got, output[:, 0]):
         return "that is the *first* token of every sentence; take each one's last real token"
-    return "for every row b, take output[b, lengths[b] − 1] (torch.arange(B) gives the rows)"
+    return ("not each sentence's last real state: row b of the answer must be the output of "
+            "sentence b at its own last real token, wherever the batch's padding starts")
 
 
 @answerable
