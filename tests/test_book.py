@@ -41,6 +41,7 @@ VENDOR_CACHE = REPO / ".cache" / "book-vendor"
 SCREENSHOTS_ENV = "TRANSFERLIB_SCREENSHOTS"
 SHOTS = {"intro.html": "book_intro.png", "notebooks/05_source_task.html": "book_05_source_task.png"}
 SHOT_BYTES = 150_000
+BROWSER_INTERNAL = ("chrome", "chrome-extension", "chrome-untrusted", "devtools")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # what the ipywidgets HTML manager renders a widget view into (controls, containers, outputs)
 WIDGET_SELECTOR = ", ".join(f".jupyter-widgets .widget-{kind}, .jupyter-widgets.widget-{kind}"
@@ -179,6 +180,8 @@ def _outside_requests(driver: Any, base_url: str) -> list[str]:
         if message["method"] != "Network.requestWillBeSent":
             continue
         url = message["params"]["request"]["url"]
+        if urlsplit(url).scheme in BROWSER_INTERNAL:
+            continue  # the browser's own pages (its start tab), not the network
         if not url.startswith((base_url, "data:", "about:", "blob:")):
             found.append(url)
     return found
@@ -224,9 +227,9 @@ def _check_page(driver: Any, site: Path, base_url: str, page: str) -> list[str]:
     order = _toc_order(site)
     if page.startswith("notebooks/") and page in order:
         i = order.index(page)
-        for kind, want in (("prev", order[i - 1]), ("next", order[i + 1])):
+        for kind, want in (("left-prev", order[i - 1]), ("right-next", order[i + 1])):
             href = driver.execute_script(
-                f"const a = document.querySelector('a.{kind}-page');"
+                f"const a = document.querySelector('.prev-next-area a.{kind}');"
                 "return a ? a.getAttribute('href') : null;")
             got = posixpath.normpath(posixpath.join("notebooks", href)) if href else None
             if got != want:

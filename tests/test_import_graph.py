@@ -28,7 +28,8 @@ LAYERS: list[tuple[str, set[str]]] = [
         "bench.tta", "distributed", "cli", "__main__", "datasets.__main__"}),
     ("workbook helpers: notebook widgets, lessons, exercises, diagrams", {
         "workbook", "workbook.objective", "workbook.lessons", "workbook.exercises",
-        "workbook.widgets", "workbook.diagrams", "workbook.classroom", "workbook.book", "workbook.__main__"}),
+        "workbook.widgets", "workbook.diagrams", "workbook.classroom", "workbook.book",
+        "workbook.__main__"}),
 ]
 # Every module inside these subpackages belongs to the subpackage's layer (one file per
 # notebook or topic; listing each would only repeat the folder).

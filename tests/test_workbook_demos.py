@@ -1,6 +1,7 @@
 """Tests for the demos of notebooks 02, 04 and 05 (``workbook.objective``, the padding and
-temperature widgets, sampling): each is called directly and the test asserts on what it changes. Models are
-tiny and built here, never the shipped source model, so the tests stay fast whatever its size.
+temperature widgets, sampling): each is called directly and the test asserts on what it
+changes. Models are tiny and built here, never the shipped source model, so the tests stay fast
+whatever its size.
 """
 
 from __future__ import annotations

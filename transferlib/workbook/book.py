@@ -46,7 +46,40 @@ VENDOR: tuple[tuple[str, str, Callable[[str], bool], str], ...] = (
                                                          ".svg")), "widgets"),
     ("mathjax@3.2.2", "package/es5/", lambda rel: "/" in rel or rel in MATHJAX_TOP, "mathjax"),
 )
-IPYWIDGETS_JS = {"require.js": {}, "widgets/embed-amd.js": {}}
+# Loaded before require.js on a page with widgets: (1) RequireJS resolves the HTML manager's
+# module ids (``@jupyter-widgets/...``) next to embed-amd.js, where its webpack bundles then find
+# their fonts (not under the page's folder); (2) ipywidgets 8 typesets widget labels through
+# MathJax 2's ``MathJax.Hub.Queue``, which MathJax 3 lacks: a hidden ``Hub`` passes the
+# job on to MathJax 3.
+WIDGETS_SHIM = """\
+// written by transferlib.workbook.book: see WIDGETS_SHIM there
+(function () {
+  var here = document.currentScript.src.replace(/[^/]*$/, "");
+  window.require = {paths: {"@jupyter-widgets/html-manager/dist": here + ".",
+                            "@jupyter-widgets": here.slice(0, -1)}};
+  var hub = {Queue: function (job) {
+    var mj = current, element = job && job[2];
+    if (element && mj && mj.typesetPromise && mj.startup && mj.startup.promise) {
+      mj.startup.promise.then(function () { return mj.typesetPromise([element]); });
+    }  // before MathJax 3 has started, its first typeset of the page covers the widgets
+  }};
+  var current = window.MathJax;
+  Object.defineProperty(window, "MathJax", {configurable: true, enumerable: true,
+    get: function () {
+      if (current && typeof current === "object" && !("Hub" in current)) {
+        Object.defineProperty(current, "Hub", {value: hub, configurable: true, writable: true});
+      }
+      return current;
+    },
+    set: function (value) { current = value; }});
+})();
+"""
+# the site's own icon, so that no browser asks for a /favicon.ico that is not there
+FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+           '<rect width="32" height="32" rx="6" fill="#2f5d8a"/>'
+           '<text x="16" y="22" font-family="sans-serif" font-size="15" font-weight="bold" '
+           'fill="#fff" text-anchor="middle">TL</text></svg>\n')
+IPYWIDGETS_JS = {"widgets/shim.js": {}, "require.js": {}, "widgets/embed-amd.js": {}}
 MATHJAX_PATH = "mathjax/tex-mml-chtml.js"
 PAPER_HOSTS = re.compile(r"arxiv\.org|doi\.org|aclanthology\.org|aclweb\.org|jmlr\.org/papers"
                          r"|proceedings\.mlr\.press|papers\.nips\.cc|openreview\.net")
@@ -221,8 +254,9 @@ def book_config() -> dict:
         "execute": {"execute_notebooks": "off"},
         "parse": {"myst_enable_extensions": ["colon_fence", "dollarmath", "linkify",
                                              "substitution", "tasklist"]},
-        "html": {"use_edit_page_button": False, "use_repository_button": False,
-                 "use_issues_button": False, "use_multitoc_numbering": False,
+        "html": {"favicon": "favicon.svg", "use_edit_page_button": False,
+                 "use_repository_button": False, "use_issues_button": False,
+                 "use_multitoc_numbering": False,
                  "home_page_in_navbar": True, "comments": {"hypothesis": False,
                                                            "utterances": False},
                  "analytics": {"google_analytics_id": "", "plausible_analytics_domain": ""}},
@@ -231,7 +265,9 @@ def book_config() -> dict:
         "sphinx": {"config": {"html_static_path": ["_vendor"],
                               "mathjax_path": MATHJAX_PATH,
                               "nb_ipywidgets_js": IPYWIDGETS_JS,
-                              "html_show_sourcelink": False}},
+                              "html_show_sourcelink": False,
+                              # no mode yet: the theme would log an error on a first visit
+                              "html_context": {"default_mode": "auto"}}},
     }
 
 
@@ -245,6 +281,8 @@ def stage_source(src: Path, static: Path) -> list[Path]:
     shutil.copytree(SOLUTIONS, src / "solutions",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     shutil.copytree(static, src / "_vendor")
+    (src / "_vendor" / "widgets" / "shim.js").write_text(WIDGETS_SHIM, "utf-8")
+    (src / "favicon.svg").write_text(FAVICON, "utf-8")
     (src / "intro.md").write_text(intro_page(notebooks), "utf-8")
     (src / "results.md").write_text(results_page(src), "utf-8")
     (src / "bibliography.md").write_text(bibliography_page(notebooks), "utf-8")
@@ -274,6 +312,8 @@ def build_book(out: Path, vendor: Path | None = None) -> Path:
     jupyter_book = "from jupyter_book.cli.main import main; main()"
     _run([sys.executable, "-c", jupyter_book, "config", "sphinx", str(src)],
          "jupyter-book config sphinx")
+    conf = src / "conf.py"  # thebe is off; its extension would still declare its config twice
+    conf.write_text(conf.read_text("utf-8").replace("'sphinx_thebe', ", ""), "utf-8")
     shutil.rmtree(html, ignore_errors=True)
     _run([sys.executable, "-m", "sphinx", "-b", "html", "-q", "-E", "-d", str(out / "doctrees"),
           str(src), str(html)], "sphinx-build")
