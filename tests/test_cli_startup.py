@@ -62,5 +62,5 @@ def test_requested_command_is_the_first_positional_argument():
     assert cli.requested_command([]) == ""
     parser = cli.build_parser("experiments")
     args = parser.parse_args(["experiments", "lowres", "--fast"])
-    assert args.which == "lowres" and callable(args.func)
+    assert args.which == ["lowres"] and callable(args.func)
     assert isinstance(parser, argparse.ArgumentParser)

@@ -3,10 +3,12 @@ seed's bug #5 (reading the LSTM's state after the padding)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import torch
 
+from transferlib.model import pool_valid
 from transferlib.workbook.exercises._common import answerable, call, verdict
 
 
@@ -34,6 +36,26 @@ def _hint(got: torch.Tensor, output: torch.Tensor, lengths: torch.Tensor) -> str
             "sentence b at its own last real token, wherever the batch's padding starts")
 
 
+def _calls_pool_valid(fn: Callable, output: torch.Tensor, lengths: torch.Tensor) -> bool:
+    """Whether ``fn`` reaches ``transferlib.model.pool_valid`` (however it was imported): a
+    profile hook watches the calls while ``fn`` runs once."""
+    seen = []
+
+    def watch(frame, event, _arg):
+        if event == "call" and frame.f_code is pool_valid.__code__:
+            seen.append(True)
+
+    previous = sys.getprofile()
+    sys.setprofile(watch)
+    try:
+        fn(output, lengths)
+    except Exception:  # a half-written answer: judged by the checks that follow
+        pass
+    finally:
+        sys.setprofile(previous)
+    return bool(seen)
+
+
 @answerable
 def check_last_state(fn: Callable) -> bool:
     """Notebook 02: ``fn(output, lengths)`` must return, for an LSTM's ``output [B, T, H]`` of
@@ -44,6 +66,9 @@ def check_last_state(fn: Callable) -> bool:
         return verdict(False, "", "define a function: def last_state(output, lengths): ...")
     output, lengths, padded = _batch()
     truth = torch.stack([output[b, int(n) - 1] for b, n in enumerate(lengths)])
+    if _calls_pool_valid(fn, output, lengths):
+        return verdict(False, "", "write the indexing yourself: calling transferlib's pool_valid "
+                       "(the library version of this step) does not count")
     got = call(fn, output, lengths)
     if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(truth.shape):
         shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
