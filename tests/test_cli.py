@@ -145,3 +145,18 @@ def test_finetune_default_on_long_unbalanced_reviews(tmp_path, capsys):
     assert metrics["test_top_share"] < 0.95  # not a constant answer
     if not fast_mode():
         assert metrics["test_accuracy"] > metrics["tfidf_logreg_accuracy"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["finetune", "--data", "x.csv", "--out", "o", "--epochs", "0"],
+    ["finetune", "--data", "x.csv", "--out", "o", "--lm-epochs", "0"],
+    ["finetune", "--data", "x.csv", "--out", "o", "--max-len", "-5"],
+    ["pretrain", "--out", "o", "--batch-size", "0"],
+    ["experiments", "ablation", "--epochs", "0"],
+])
+def test_a_zero_or_negative_count_is_refused_not_read_as_the_default(argv, capsys):
+    """``args.epochs or default`` once turned ``--epochs 0`` into the default without a word."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err

@@ -18,7 +18,13 @@ import warnings
 from pathlib import Path
 from types import ModuleType
 
-from transferlib.config import fast_mode, machine_info, repo_relative, source_model_dir
+from transferlib.config import (
+    fast_mode,
+    machine_info,
+    positive_int,
+    repo_relative,
+    source_model_dir,
+)
 from transferlib.errors import DataError, TransferlibError
 from transferlib.strategies import DESCRIPTIONS, PRESETS, REGULARIZERS, SCHEDULES, get_strategy
 
@@ -377,13 +383,13 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain", help="train the source LSTM language model")
     p.add_argument("--corpus", default="both", choices=["brown", "sotu", "both"])
     p.add_argument("--out", required=True, help="model folder to write")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--vocab-size", type=int)
-    p.add_argument("--emb-dim", type=int)
-    p.add_argument("--hidden-dim", type=int)
-    p.add_argument("--layers", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--bptt", type=int)
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--vocab-size", type=positive_int)
+    p.add_argument("--emb-dim", type=positive_int)
+    p.add_argument("--hidden-dim", type=positive_int)
+    p.add_argument("--layers", type=positive_int)
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--bptt", type=positive_int)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--max-tokens", type=int, help="use only the first N training tokens")
     p.add_argument("--no-vectors", action="store_true",
@@ -409,15 +415,16 @@ def _add_finetune(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     f.add_argument("--schedule", choices=SCHEDULES, help="override the strategy's schedule")
     f.add_argument("--lm-data", help="CSV of unlabelled in-domain texts for the target-LM stage")
     f.add_argument("--lm-text-column", default="text")
-    f.add_argument("--epochs", type=int)
-    f.add_argument("--lm-epochs", type=int)
+    f.add_argument("--epochs", type=positive_int)
+    f.add_argument("--lm-epochs", type=positive_int)
     f.add_argument("--lr", type=float, default=2e-3)
-    f.add_argument("--max-train", type=int, help="use at most N labelled training examples")
-    f.add_argument("--batch-size", type=int, default=64, help="global batch size")
-    f.add_argument("--accumulate", type=int, default=1,
+    f.add_argument("--max-train", type=positive_int,
+                   help="use at most N labelled training examples")
+    f.add_argument("--batch-size", type=positive_int, default=64, help="global batch size")
+    f.add_argument("--accumulate", type=positive_int, default=1,
                    help="sum the gradients of k micro-batches of batch-size/k per optimizer "
                         "step (same result, less memory)")
-    f.add_argument("--max-len", type=int,
+    f.add_argument("--max-len", type=positive_int,
                    help="tokens kept per text (default: the training texts' 95th percentile, "
                         "32..400; the count of truncated texts is reported)")
     f.set_defaults(func=cmd_finetune)

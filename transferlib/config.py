@@ -44,6 +44,20 @@ def repo_relative(path: str | Path) -> str:
         return str(path)
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number ≥ 1 (so that ``--epochs 0`` is refused with exit 2 and
+    the flag's name instead of being read as "not given")."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def data_dir() -> Path:
     """The folder holding the shipped data (``TRANSFERLIB_DATA`` overrides ``<repo>/data``)."""
     override = os.environ.get(DATA_ENV)

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from transferlib.config import machine_info
+from transferlib.config import machine_info, positive_int
 from transferlib.parallel import (
     distributed_loader,
     init_distributed,
@@ -39,8 +39,8 @@ def _scale_worker(argv: list[str]) -> int:
 
     p = argparse.ArgumentParser()
     p.add_argument("--out", required=True)
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--steps", type=positive_int, default=20)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--fast", action="store_true")
     p.add_argument("--amp", action="store_true")
     a = p.parse_args(argv)
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                                 description="measure DDP scaling: 2 processes vs 1")
     p.add_argument("command", choices=["scale"])
     p.add_argument("--fast", action="store_true", help="tiny sizes (CI)")
-    p.add_argument("--steps", type=int, default=20, help="timed optimizer steps")
+    p.add_argument("--steps", type=positive_int, default=20, help="timed optimizer steps")
     p.add_argument("--amp", action="store_true", help="bf16 autocast on CPU")
     a = p.parse_args(argv)
     rows = scale(a.fast, a.steps, a.amp)

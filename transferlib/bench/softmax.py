@@ -125,12 +125,12 @@ def compare_softmax(train_texts: list[str], valid_texts: list[str], vocab: Vocab
 
 def main(argv: list[str] | None = None) -> int:
     from transferlib import datasets
-    from transferlib.config import fast_mode
+    from transferlib.config import fast_mode, positive_int
     from transferlib.transfer import embedding_from_vectors, vocab_from_vectors
     from transferlib.vectors import load_word_vectors
 
     parser = argparse.ArgumentParser(prog="python -m transferlib.bench.softmax")
-    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--steps", type=positive_int, default=None)
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
     args = parser.parse_args(argv)
     fast = fast_mode()

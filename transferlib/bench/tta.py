@@ -272,7 +272,12 @@ def cmd_tta(args) -> int:
     from pathlib import Path
 
     from transferlib.checkpoint import read_config
-    from transferlib.config import fast_mode, machine_info, repo_relative, source_model_dir
+    from transferlib.config import (
+        fast_mode,
+        machine_info,
+        repo_relative,
+        source_model_dir,
+    )
     from transferlib.export_onnx import check_export, compare_runtimes, export_classifier, session
 
     fast = args.fast or fast_mode()
@@ -330,14 +335,17 @@ def cmd_tta(args) -> int:
 
 def add_parser(sub) -> None:
     """Register ``bench-tta`` on the CLI's subparsers."""
+    from transferlib.config import positive_int
+
     b = sub.add_parser("bench-tta", help="time to accuracy: the seed's loop vs transferlib's "
                        "arms, + the ONNX deployment table (CSV + PNG + JSON)")
     b.add_argument("--fast", action="store_true", help="CI-sized run (as TRANSFERLIB_FAST=1)")
     b.add_argument("--out", help="output folder (default results/bench, fast: results/bench-fast)")
     b.add_argument("--model", help="source LM folder (default: the shipped one)")
     b.add_argument("--strategy", default="full", help="the transfer arm's preset (default full)")
-    b.add_argument("--epochs", type=int, default=6)
-    b.add_argument("--eval-every", type=int, default=20, help="optimizer steps between evals")
+    b.add_argument("--epochs", type=positive_int, default=6)
+    b.add_argument("--eval-every", type=positive_int, default=20,
+                   help="optimizer steps between evals")
     b.add_argument("--repeats", type=int, default=30, help="latency repeats (median)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--device", default="auto")

@@ -33,6 +33,7 @@ from transferlib.config import (
     REPO_ROOT,
     fast_mode,
     machine_info,
+    positive_int,
     repo_relative,
     source_model_dir,
 )
@@ -465,8 +466,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--no-amp", action="store_true", help="fp32 (no autocast)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--epochs", type=int, help="classifier epochs (default: pipeline's sizes)")
-    p.add_argument("--lm-epochs", type=int, help="target-LM epochs (default: pipeline's sizes)")
+    p.add_argument("--epochs", type=positive_int,
+                   help="classifier epochs (default: pipeline's sizes)")
+    p.add_argument("--lm-epochs", type=positive_int,
+                   help="target-LM epochs (default: pipeline's sizes)")
     p.set_defaults(func=cmd_experiments)
     return p
 
