@@ -38,3 +38,18 @@ def test_transfer_refuses_mismatched_sizes(tiny_cfg):
                                        "hidden_dim": 7}))
     with pytest.raises(CheckpointError, match="hidden_dim"):
         transfer_encoder(target, source, src_vocab, src_vocab)
+
+
+def test_word_vectors_of_another_width_are_reported_not_silently_dropped(tiny_cfg):
+    from transferlib.vectors import WordVectors
+
+    source, src_vocab = _source(tiny_cfg)
+    tgt_vocab = build_target_vocab(src_vocab, ["a movie", "movie movie"], min_freq=2)
+    target = Classifier(ModelConfig(**{**tiny_cfg.to_dict(), "vocab_size": len(tgt_vocab)}))
+    width = tiny_cfg.emb_dim + 3
+    vectors = WordVectors(["movie"], torch.ones(1, width))
+    report = transfer_encoder(target, source, src_vocab, tgt_vocab, vectors)
+    assert report.from_vectors == 0
+    assert f"{width}-d" in report.vectors_unused and f"{tiny_cfg.emb_dim}-d" in str(report)
+    same = WordVectors(["movie"], torch.ones(1, tiny_cfg.emb_dim))
+    assert transfer_encoder(target, source, src_vocab, tgt_vocab, same).vectors_unused == ""

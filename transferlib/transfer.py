@@ -33,13 +33,15 @@ class TransferReport:
     init: str = "mean of the source embeddings"
     from_vectors: int = 0
     composed: int = 0
+    vectors_unused: str = ""  # why word vectors that were given could not be used, if so
 
     def __str__(self) -> str:
         via = (f"{self.from_vectors} new words from GloVe ({self.composed} of them composed "
                f"from their parts), " if self.from_vectors else "")
+        unused = f"; {self.vectors_unused}" if self.vectors_unused else ""
         return (f"vocabulary transfer: {self.copied} of {self.target_vocab_size} target words "
                 f"copied from the source model, {via}{self.new - self.from_vectors} new "
-                f"({self.init}), e.g. {self.new_examples[:8]}")
+                f"({self.init}), e.g. {self.new_examples[:8]}{unused}")
 
 
 def build_target_vocab(source_vocab: Vocab, texts: Iterable[str], min_freq: int = 2) -> Vocab:
@@ -125,8 +127,12 @@ def transfer_encoder(
     _check_sizes(target, source, target_vocab)
     src_emb = source.encoder.embedding.weight.detach()
     mean = src_emb[len(SPECIALS):].float().mean(dim=0)
+    unused = ""
     if vectors is not None and vectors.dim != src_emb.shape[1]:
-        vectors = None  # e.g. the 200-d v1 model: GloVe's 50-d vectors cannot fill its rows
+        # e.g. a source with a 200-d embedding: 50-d GloVe vectors cannot fill its rows
+        unused = (f"word vectors not used: they are {vectors.dim}-d, the source embedding is "
+                  f"{src_emb.shape[1]}-d (new words start from the mean instead)")
+        vectors = None
     src_ids, tgt_ids, new = [], [], []  # new: (target id, word) of words the source lacks
     from_vec: dict[int, torch.Tensor] = {}
     composed = 0
@@ -156,4 +162,4 @@ def transfer_encoder(
     at_mean = [tok for i, tok in new if i not in from_vec]
     return TransferReport(len(target_vocab), copied=len(tgt_ids), new=len(new),
                           new_examples=at_mean[:20], from_vectors=len(from_vec),
-                          composed=composed)
+                          composed=composed, vectors_unused=unused)
