@@ -269,3 +269,12 @@ def test_a_classifier_folder_is_not_a_source_model(tmp_path):
                classes=["negative", "positive"])
     with pytest.raises(CheckpointError, match="holds a classifier, not a language model"):
         load_language_model(tmp_path)
+
+
+@pytest.mark.parametrize("garbage", ["{not json", '{"other": 1}', '{"staged": ["a"]}'])
+def test_a_corrupt_save_journal_is_an_error_not_an_empty_one(saved, garbage):
+    """Read as "no save", a corrupt journal would serve the old files and a later save would
+    delete the staged ones of a committed save."""
+    (saved / JOURNAL).write_text(garbage)
+    with pytest.raises(CheckpointError, match="corrupt save journal"):
+        load_model(saved)

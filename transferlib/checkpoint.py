@@ -35,12 +35,25 @@ STAGED = ".{}.staged"
 
 
 def _journal(directory: Path) -> dict[str, str]:
-    """Staged file for each final name of a committed but unfinished save ({} when none)."""
+    """Staged file for each final name of a committed but unfinished save ({} when none). A
+    journal that exists but cannot be read is an error, never "no save": reading it as empty
+    would serve the old files and then delete the committed staged ones."""
+    path = directory / JOURNAL
     try:
-        staged = json.loads((directory / JOURNAL).read_text(encoding="utf-8"))["staged"]
-    except (OSError, ValueError, KeyError, TypeError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return {}
-    return staged if isinstance(staged, dict) else {}
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the save journal ({exc})") from None
+    try:
+        staged = json.loads(text)["staged"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: corrupt save journal ({type(exc).__name__}: {exc}); "
+                              "the folder may hold an unfinished save: check its .staged files, "
+                              "then delete the journal") from None
+    if not isinstance(staged, dict) or not all(isinstance(v, str) for v in staged.values()):
+        raise CheckpointError(f"{path}: corrupt save journal ('staged' is not a name map)")
+    return staged
 
 
 def resolve(directory: str | Path, name: str) -> Path:
