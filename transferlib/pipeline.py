@@ -150,6 +150,9 @@ def load_source_corpus(corpus: str, fast: bool, split: str = "train") -> list[st
 
 
 CLASSIFIER_DROPOUT = {"emb_dropout": 0.1, "layer_dropout": 0.3, "out_dropout": 0.4}
+# The target-LM stage (ULMFiT's stage b) trains at this fraction of the classifier's rate, in
+# the pipeline and in the experiments that run the stage on its own.
+LM_STAGE_LR_FACTOR = 0.5
 
 
 @dataclass
@@ -377,7 +380,8 @@ def initial_classifier(
     if strategy.target_lm:
         lm = target_language_model(source, source_vocab, vocab, vectors)
         lm_history = finetune_language_model(lm, vocab, unlabelled, list(valid["text"]),
-                                             epochs=lm_epochs, lr=lr / 2, seed=seed, amp=amp,
+                                             epochs=lm_epochs, lr=lr * LM_STAGE_LR_FACTOR,
+                                             seed=seed, amp=amp,
                                              device=device, progress=progress,
                                              checkpoint_dir=lm_checkpoint_dir, resume=resume)
         model.encoder.load_state_dict(lm.encoder.state_dict())

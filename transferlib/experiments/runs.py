@@ -42,6 +42,7 @@ from transferlib.experiments.report import ablation_intervals, lowres_comparison
 from transferlib.fewshot import accuracy_on, adapt_classifier
 from transferlib.model import LanguageModel
 from transferlib.pipeline import (
+    LM_STAGE_LR_FACTOR,
     default_sizes,
     finetune_classifier,
     finetune_language_model,
@@ -144,7 +145,8 @@ class Context:
             self._tmp = self._tmp or tempfile.TemporaryDirectory(prefix="transferlib-lm-")
             lm, vocab, hist = adapt_language_model(
                 self.pretrained, list(self.pool["text"]) + self.plots, list(self.valid["text"]),
-                self.sizes["lm_epochs"], self.sizes["lr"] / 2, seed, self.amp, self.device)
+                self.sizes["lm_epochs"], self.sizes["lr"] * LM_STAGE_LR_FACTOR, seed,
+                self.amp, self.device)
             self.lm_seconds[seed] = float(hist["seconds"].sum())
             self._lms[seed] = save_model(Path(self._tmp.name) / f"lm-seed{seed}", lm, vocab,
                                          meta={"adapted_from": str(self.pretrained)})
