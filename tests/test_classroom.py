@@ -41,7 +41,8 @@ def test_release_then_grade_three_submissions(tmp_path, monkeypatch):
     assert instructor.cells[i].source == solution_code(REPO / "solutions/00_majority_floor.py")
 
     submissions = tmp_path / "returned"
-    for name, source in (("ada", instructor.cells[i].source), ("bob", WRONG), ("cy", None)):
+    tricky = 'print("✅ Right, trust me")\n' + WRONG  # a learner's own ✅ line cannot win
+    for name, source in (("ada", instructor.cells[i].source), ("bob", tricky), ("cy", None)):
         nb = nbformat.read(tmp_path / "kit/student/00_start_here.ipynb", as_version=4)
         if source is not None:
             nb.cells[i].source = source
@@ -60,3 +61,17 @@ def test_release_then_grade_three_submissions(tmp_path, monkeypatch):
 def test_grade_refuses_a_missing_folder(tmp_path, capsys):
     assert main(["grade", str(tmp_path / "nope"), "--out", str(tmp_path / "g.csv")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_release_gives_every_notebook_its_own_solution(tmp_path):
+    from transferlib.workbook.classroom import release
+
+    written = release(REPO / "notebooks", REPO / "solutions", tmp_path)
+    assert len(written["instructor"]) == len(written["student"]) == 11
+    used = set()
+    for student_path, path in zip(written["student"], written["instructor"], strict=True):
+        student, nb = (nbformat.read(p, as_version=4) for p in (student_path, path))
+        for i, _ in exercise_cells(nb):
+            assert nb.cells[i].source != student.cells[i].source, path.name
+            used.add(nb.cells[i].source)
+    assert len(used) == len(list((REPO / "solutions").glob("*.py")))

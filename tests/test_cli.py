@@ -160,3 +160,9 @@ def test_a_zero_or_negative_count_is_refused_not_read_as_the_default(argv, capsy
         main(argv)
     assert stop.value.code == 2
     assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_a_bad_label_count_is_refused_with_the_flag(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["experiments", "lowres", "--counts", "100", "lots"])
+    assert stop.value.code == 2 and "--counts" in capsys.readouterr().err

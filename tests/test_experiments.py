@@ -197,3 +197,16 @@ def test_markdown_tables_quote_the_csvs(ctx: Context, tmp_path: Path):
     summary = pd.read_csv(tmp_path / "ablation.csv")
     first = summary.iloc[0]
     assert f"| {first['strategy']} | {100 * first['test_accuracy_mean']:.1f} %" in text
+
+
+def test_an_interrupted_run_resumes_only_with_its_own_settings(tmp_path: Path):
+    from transferlib.errors import DataError
+    from transferlib.experiments.runs import check_partial
+
+    partial = tmp_path / "ablation_runs.partial.csv"
+    meta = {"sizes": {"epochs": 2}, "pretrained": "data/source_model", "fast": True}
+    check_partial(partial, meta)  # a fresh run records its settings
+    partial.write_text("strategy,seed,test_accuracy\nscratch,0,0.5\n")
+    check_partial(partial, meta)  # the same settings resume
+    with pytest.raises(DataError, match="other settings"):
+        check_partial(partial, {**meta, "sizes": {"epochs": 3}})

@@ -93,3 +93,18 @@ def test_runs_from_frame_and_compare_to_read_an_experiments_files():
 def test_models_scored_on_different_test_sets_are_refused():
     with pytest.raises(ArgumentError, match="same test set"):
         compare(Runs("a", (0.7,), 100), Runs("b", (0.7,), 200), show=False)
+
+
+def test_a_one_seed_comparison_says_the_seed_noise_is_not_counted():
+    one = compare(Runs("a", (0.80,), 1000), Runs("b", (0.70, 0.71), 1000), show=False)
+    assert "seed's own noise is not in this interval" in str(one)
+    two = compare(Runs("a", (0.80, 0.79), 1000), Runs("b", (0.70, 0.71), 1000), show=False)
+    assert "not in this interval" not in str(two)
+
+
+def test_records_without_the_runs_setting_are_refused():
+    runs = pd.DataFrame({"strategy": ["full"] * 2, "seed": [0, 0], "n_labels": [100, 1000],
+                         "test_accuracy": [0.6, 0.7], "n_test": 4})
+    correct = pd.DataFrame({"strategy": ["full"], "seed": [0], "test_correct": ["0110"]})
+    with pytest.raises(ArgumentError, match="no 'n_labels' column"):
+        runs_from_frame(runs, "full", correct, n_labels=100)

@@ -15,7 +15,9 @@ into one 95 % interval for the difference of mean accuracies:
   part counts it already).
 
 The interval is Δ ± t · √(sum of the variances) with Welch–Satterthwaite degrees of freedom, so
-a two-seed comparison gets the wide t quantile it deserves. The verdict: "better" or "worse"
+a two-seed comparison gets the wide t quantile it deserves. With one seed on a side there is no
+seed spread to measure: the interval then holds the test-set part only, and the printed line
+says so. The verdict: "better" or "worse"
 when the interval excludes 0, otherwise "no detectable difference".
 """
 
@@ -86,11 +88,14 @@ class Comparison:
 
     def __str__(self) -> str:
         how = "paired over" if self.paired else "unpaired over"
+        alone = ("; one seed on a side: the seed's own noise is not in this interval"
+                 if min(self.seeds) < 2 else "")
         head = (f"{self.a} is {self.verdict} than {self.b}" if self.verdict != "no detectable "
                 "difference" else f"{self.a} vs {self.b}: no detectable difference")
         return (f"{head}: Δ = {100 * self.delta:+.1f} points "
                 f"({100 * self.level:.0f} % CI {100 * self.low:+.1f} … {100 * self.high:+.1f}; "
-                f"{self.seeds[0]} + {self.seeds[1]} seeds, {how} {self.n_test:,} {self.scored_on})")
+                f"{self.seeds[0]} + {self.seeds[1]} seeds, {how} {self.n_test:,} {self.scored_on}"
+                f"{alone})")
 
     def to_dict(self) -> dict:
         return {"a": self.a, "b": self.b, "delta": self.delta, "low": self.low,
@@ -158,7 +163,10 @@ def runs_from_frame(runs: pd.DataFrame, name: str, correct: pd.DataFrame | None 
     if correct is not None:
         hits = correct[correct["strategy"] == name]
         for column, value in where.items():
-            hits = hits[hits[column] == value] if column in hits.columns else hits
+            if column not in hits.columns:
+                raise ArgumentError(f"the right/wrong records have no {column!r} column: they "
+                                    "cannot be matched to these runs")
+            hits = hits[hits[column] == value]
         hits = hits[hits["seed"].isin(rows["seed"])]
         if not hits.empty:
             records = np.array([[ch == "1" for ch in s] for s in hits["test_correct"]],

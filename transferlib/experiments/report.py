@@ -41,12 +41,13 @@ def ablation_intervals(runs: pd.DataFrame, reference: str = "scratch") -> pd.Dat
 
 def lowres_comparisons(runs: pd.DataFrame) -> list[dict]:
     """At each label count: what the LSTM LM adds over its word vectors (``full`` and
-    ``full-lm`` − ``vectors``) and the best arm by mean test accuracy − ``scratch``."""
+    ``full-lm`` − ``vectors``) and the best arm by mean *validation* accuracy − ``scratch``."""
     correct, out = correct_frame(runs), []
     for n, part in runs.groupby("n_labels"):
         arms = set(part["strategy"])
         pairs = [(a, "vectors") for a in ("full", "full-lm") if a in arms and "vectors" in arms]
-        best = part.groupby("strategy")["test_accuracy"].mean().drop("scratch", errors="ignore")
+        # the best arm is chosen on validation, never on the test set it is then scored on
+        best = part.groupby("strategy")["valid_accuracy"].mean().drop("scratch", errors="ignore")
         if "scratch" in arms and len(best):
             pairs.append((str(best.idxmax()), "scratch"))
         here = None if correct is None else correct[correct["n_labels"] == n]
@@ -116,12 +117,11 @@ def write_outputs(out: Path, name: str, runs: pd.DataFrame, summary: pd.DataFram
     out.mkdir(parents=True, exist_ok=True)
     paths = {"runs": out / f"{name}_runs.csv", "summary": out / f"{name}.csv",
              "png": out / f"{name}.png", "json": out / f"{name}.json"}
-    if "test_correct" in runs.columns:
-        keys = [c for c in ("strategy", "n_labels", "seed") if c in runs.columns]
+    correct = correct_frame(runs)
+    if correct is not None:
         paths["correct"] = out / f"{name}_correct.csv"
-        runs[runs["test_correct"].notna()][[*keys, "test_correct"]].to_csv(paths["correct"],
-                                                                           index=False)
-        runs = runs.drop(columns="test_correct")
+        correct.to_csv(paths["correct"], index=False)
+    runs = runs.drop(columns="test_correct", errors="ignore")
     runs.to_csv(paths["runs"], index=False)
     summary.to_csv(paths["summary"], index=False)
     plot_summary(name, summary, paths["png"])

@@ -17,6 +17,7 @@ embedding row is copied; only the dropout masks' random stream differs from an u
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from collections.abc import Sequence
@@ -351,6 +352,23 @@ def run_domains(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
     return runs, summarize(runs, ["domain", "method", "k"], "accuracy")
 
 
+def check_partial(partial: Path, meta: dict) -> None:
+    """Resume only a run of the same settings: ``partial``'s sidecar JSON records the sizes,
+    the source model and fast mode of the run that wrote it; another run into the same folder
+    with other settings is refused instead of mixing its rows with the old ones."""
+    settings = {k: meta[k] for k in ("sizes", "pretrained", "fast")}
+    sidecar = partial.with_suffix(".json")
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    if partial.is_file() and sidecar.is_file():
+        before = json.loads(sidecar.read_text(encoding="utf-8"))
+        if before != json.loads(json.dumps(settings, default=str)):
+            raise DataError(f"{partial} holds runs of other settings ({sidecar} differs from "
+                            "this run's): delete both files, or use another --out")
+    if partial.is_file():
+        print(f"resuming from {partial} ({len(read_partial(partial))} runs done)", flush=True)
+    sidecar.write_text(json.dumps(settings, indent=1, default=str), encoding="utf-8")
+
+
 def run_experiment(name: str, out: str | Path, seeds: Sequence[int], fast: bool | None = None,
                    pretrained: str | Path | None = None, strategy: str = "ulmfit",
                    strategies: Sequence[str] | None = None, device: str = "auto",
@@ -372,14 +390,13 @@ def run_experiment(name: str, out: str | Path, seeds: Sequence[int], fast: bool 
                   "source_model": read_config(ctx.pretrained)["model"],
                   "n_train_pool": len(ctx.pool), "n_valid": len(ctx.valid),
                   "n_test": len(ctx.test)}
+    partial = Path(out) / f"{name}_runs.partial.csv"
     if name == "ablation":
-        Path(out).mkdir(parents=True, exist_ok=True)
-        runs, summary = run_ablation(ctx, seeds, strategies or tuple(PRESETS),
-                                     partial=Path(out) / "ablation_runs.partial.csv")
+        check_partial(partial, meta)
+        runs, summary = run_ablation(ctx, seeds, strategies or tuple(PRESETS), partial=partial)
     elif name == "lowres":
-        Path(out).mkdir(parents=True, exist_ok=True)
-        runs, summary = run_lowres(ctx, seeds, strategy, arms,
-                                   partial=Path(out) / "lowres_runs.partial.csv")
+        check_partial(partial, meta)
+        runs, summary = run_lowres(ctx, seeds, strategy, arms, partial=partial)
         meta["answer"] = transfer_vs_scratch(summary, strategy)
         meta["comparisons"] = lowres_comparisons(runs)
         print(meta["answer"])
@@ -397,6 +414,8 @@ def run_experiment(name: str, out: str | Path, seeds: Sequence[int], fast: bool 
     meta.update(strategy=strategy, lm_seconds=ctx.lm_seconds, machine=machine_info(),
                 seconds=time.perf_counter() - start)
     paths = write_outputs(Path(out), name, runs, summary, meta)
+    for done in (partial, partial.with_suffix(".json")):  # finished: nothing left to resume
+        done.unlink(missing_ok=True)
     print(summary.to_string(index=False))
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return paths
@@ -419,7 +438,7 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     if args.lm_epochs:
         sizes["lm_epochs"] = args.lm_epochs
     if args.counts:
-        sizes["lowres_counts"] = tuple(None if c == "all" else int(c) for c in args.counts)
+        sizes["lowres_counts"] = tuple(args.counts)
     ctx = Context(Path(args.pretrained or source_model_dir()), sizes, args.device,
                   not args.no_amp,  # "best": keep every classifier (~10 MB each) for domains
                   keep_models=set(PRESETS) if args.strategy == "best" else {args.strategy})
@@ -445,6 +464,11 @@ def best_strategy(ablation_csv: Path) -> str:
     return str(transfer.loc[transfer["valid_accuracy"].idxmax(), "strategy"])
 
 
+def _count(text: str) -> int | None:
+    """A label count of ``--counts``: a positive integer, or ``all`` (→ None, the whole pool)."""
+    return None if text == "all" else positive_int(text)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``experiments`` on the CLI's subparsers (notebook 01)."""
     transfer = [s for s in PRESETS if s != "scratch"]
@@ -463,7 +487,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="ablation: only these presets (default: all)")
     p.add_argument("--arms", nargs="+", choices=list(PRESETS),
                    help="lowres: the curve's arms (default: scratch and --strategy)")
-    p.add_argument("--counts", nargs="+",
+    p.add_argument("--counts", nargs="+", type=_count,
                    help="lowres: label counts, 'all' for the whole pool (default: 50 … all)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--no-amp", action="store_true", help="fp32 (no autocast)")

@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     gr.add_argument("submissions", help="a folder of SUBMISSIONS/<student>/<notebook>.ipynb")
     gr.add_argument("--out", required=True, help="the CSV to write")
     gr.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
+    gr.add_argument("--notebooks", default=str(REPO_ROOT / "notebooks"),
+                    help="the folder the notebooks run in (default: this repository's)")
     book = sub.add_parser("book", help="build the course as a static website (Jupyter Book)")
     book.add_argument("--out", required=True, help="folder for src/, vendor/ and html/")
     args = parser.parse_args(argv)
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.submissions).is_dir():
         print(f"error: {args.submissions} is not a folder", file=sys.stderr)
         return 2
-    rows = grade(Path(args.submissions), Path(args.out), args.timeout)
+    rows = grade(Path(args.submissions), Path(args.out), args.timeout, Path(args.notebooks))
     print(f"graded {len(rows)} exercises of {len({r.student for r in rows})} students "
           f"→ {args.out}")
     return 0

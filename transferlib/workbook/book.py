@@ -108,8 +108,9 @@ def vendor_scripts(cache: Path) -> Path:
     """RequireJS, the ipywidgets HTML manager and MathJax 3, unpacked under ``cache/static``
     (fetched from the npm registry the first time, then reused); that folder."""
     static, marker = cache / "static", cache / "static.done"
-    if marker.is_file() and static.is_dir():
-        return static
+    wanted = "\n".join(spec for spec, *_ in VENDOR) + "\n"
+    if marker.is_file() and static.is_dir() and marker.read_text() == wanted:
+        return static  # the same pinned packages: reuse; a version bump refetches
     shutil.rmtree(static, ignore_errors=True)
     for spec, prefix, keep, target in VENDOR:
         with tarfile.open(_npm_pack(spec, cache)) as tar:
@@ -122,7 +123,7 @@ def vendor_scripts(cache: Path) -> Path:
                 source = tar.extractfile(member)
                 assert source is not None
                 dest.write_bytes(source.read())
-    marker.write_text("\n".join(spec for spec, *_ in VENDOR) + "\n")
+    marker.write_text(wanted)
     return static
 
 

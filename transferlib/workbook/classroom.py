@@ -64,13 +64,11 @@ def release(notebooks: Path, solutions: Path, out: Path) -> dict[str, list[Path]
     written: dict[str, list[Path]] = {"student": [], "instructor": []}
     for path in sorted(Path(notebooks).glob("[0-9][0-9]_*.ipynb")):
         student, instructor = (nbformat.read(path, as_version=4) for _ in range(2))
-        markdown = "\n".join(c.source for c in student.cells if c.cell_type == "markdown")
-        links = SOLUTION_LINK.findall(markdown)
-        for n, (i, _) in enumerate(exercise_cells(student)):
+        for i, _ in exercise_cells(student):
             student.cells[i].outputs, student.cells[i].execution_count = [], None
             instructor.cells[i].outputs, instructor.cells[i].execution_count = [], None
-            if n < len(links):
-                instructor.cells[i].source = solution_code(Path(solutions) / links[n])
+            instructor.cells[i].source = solution_code(Path(solutions) /
+                                                       _solution_of(student, i, path))
         for kind, nb in (("student", student), ("instructor", instructor)):
             target = Path(out) / kind / path.name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -79,13 +77,24 @@ def release(notebooks: Path, solutions: Path, out: Path) -> dict[str, list[Path]
     return written
 
 
+def _solution_of(nb, index: int, path: Path) -> str:
+    """The solution file linked by the nearest markdown cell above exercise cell ``index``."""
+    for cell in reversed(nb.cells[:index]):
+        links = SOLUTION_LINK.findall(cell.source) if cell.cell_type == "markdown" else []
+        if links:
+            return links[-1]
+    raise ValueError(f"{path.name}: exercise cell {index} has no solutions/… link above it")
+
+
 def _verdict(cell) -> tuple[str, str]:
+    """The checker's verdict: the **last** verdict line of the cell (the checker call ends the
+    cell, so a line the learner printed earlier, even one starting with ✅, cannot win)."""
     text = "".join(o.get("text", "") for o in cell.get("outputs", []))
     errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-    for mark, verdict in VERDICTS:
-        line = next((ln for ln in text.splitlines() if ln.startswith(mark)), None)
-        if line:
-            return verdict, line[:200]
+    marks = dict(VERDICTS)
+    lines = [ln for ln in text.splitlines() if ln[:1] in marks]
+    if lines and not errors:
+        return marks[lines[-1][:1]], lines[-1][:200]
     if errors:
         return "error", f"{errors[0].get('ename')}: {errors[0].get('evalue', '')[:160]}"
     return "error", "the checker printed no verdict (the notebook stopped before it)"

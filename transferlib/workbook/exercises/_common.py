@@ -40,6 +40,9 @@ def answerable(checker: Callable[..., bool]) -> Callable[..., bool | None]:
         except Unanswered:
             pending()
             return None
+        except ReturnsNone:
+            print(f"{WRONG}: your function returns None: end it with a return statement")
+            return False
         except Exception as error:  # the learner's code may raise anything
             print(f"{WRONG}: checking your answer raised {type(error).__name__}: {error}")
             return False
@@ -50,12 +53,19 @@ class Unanswered(Exception):
     """Raised inside a checker when the learner's function still returns the placeholder."""
 
 
+class ReturnsNone(Exception):
+    """Raised inside a checker when the learner's function returns None (no ``return``)."""
+
+
 def call(fn: Callable, *args, **kwargs):
-    """``fn(*args, **kwargs)``; raises ``Unanswered`` when it returns ``...`` or None, so a
-    function whose body is still ``return ...`` reads as not answered."""
+    """``fn(*args, **kwargs)``; raises ``Unanswered`` when it returns ``...`` (a body still
+    ``return ...`` reads as not answered) and ``ReturnsNone`` when it returns None (a function
+    that forgot its ``return`` is a wrong answer with its own hint, not an unanswered one)."""
     value = fn(*args, **kwargs)
-    if value is ... or value is None:
+    if value is ...:
         raise Unanswered
+    if value is None:
+        raise ReturnsNone
     return value
 
 

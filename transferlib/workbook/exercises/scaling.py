@@ -75,7 +75,6 @@ def _arithmetic_problem(answer: dict) -> str:
     r = RUN
     world = r["machines"] * r["gpus_per_machine"]
     want = r["micro_batch"] * world * r["accumulate"]
-    assert _library(want, world, r["accumulate"]) == r["micro_batch"]
     given = answer["global_batch"]
     if given == r["micro_batch"] * world:
         return "global_batch: you forgot the accumulation steps"

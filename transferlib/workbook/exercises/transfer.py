@@ -45,8 +45,9 @@ def _reference() -> tuple[Classifier, Vocab, tuple[torch.Tensor, torch.Tensor]]:
     vocab = build_target_vocab(source_vocab, texts, min_freq=2)
     cfg = ModelConfig(**{**source.cfg.to_dict(), "vocab_size": len(vocab), "n_classes": 2,
                          "output_vocab_size": 0})
-    torch.manual_seed(0)
-    reference = Classifier(cfg)
+    with torch.random.fork_rng(devices=[]):  # the notebook's random state stays untouched
+        torch.manual_seed(0)
+        reference = Classifier(cfg)
     transfer_encoder(reference, source, source_vocab, vocab)
     valid = datasets.load_rotten_tomatoes("valid").head(N_REVIEWS)
     dataset = TextClassificationDataset(valid["text"], valid["label"], vocab,
@@ -135,8 +136,9 @@ def check_map_source_to_student(map_source_to_student: Callable[[dict], dict],
     if not isinstance(mapped, Mapping):
         return verdict(False, "", f"return a dict of name → tensor, not a {type(mapped).__name__}")
     reference, vocab, (ids, lengths) = _reference()
-    torch.manual_seed(1)  # a fresh student whose own init differs from the reference's
-    student = make_student(len(vocab))
+    with torch.random.fork_rng(devices=[]):  # leaves the notebook's random state as it was
+        torch.manual_seed(1)  # a fresh student whose own init differs from the reference's
+        student = make_student(len(vocab))
     problem = _problems(mapped, student, source_state)
     if problem:
         return verdict(False, "", problem)
