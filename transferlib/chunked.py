@@ -71,6 +71,12 @@ def check_chunking(chunk_len: int, grad_chunks: int) -> None:
         raise ArgumentError(f"grad_chunks must be >= 1, got {grad_chunks}")
 
 
+def chunk_kwargs(chunk_len: int, grad_chunks: int = DEFAULT_GRAD_CHUNKS) -> dict:
+    """The classifier's keyword arguments for whole-document reading; none when ``chunk_len``
+    is 0, so models without the option are called as before."""
+    return {"chunk_len": chunk_len, "grad_chunks": grad_chunks} if chunk_len else {}
+
+
 def chunked_pool(encoder: Encoder, ids: torch.Tensor, lengths: torch.Tensor, chunk_len: int,
                  grad_chunks: int = DEFAULT_GRAD_CHUNKS) -> torch.Tensor:
     """Read ``ids [B, T]`` (right-padded, ``lengths [B]``) in chunks of ``chunk_len`` tokens,
