@@ -8,8 +8,9 @@ the first word. The pooling (last valid state, max and mean over every valid pos
 as running values over the chunks, so with dropout off it equals ``model.pool_valid`` on the
 unchunked text. Memory budget: back-propagation runs through the last ``grad_chunks`` chunks
 only (``grad_chunks * chunk_len`` tokens of activations per text); the earlier chunks run under
-``torch.no_grad()`` and reach the gradient only through nothing (their state and pooled values
-are constants), as in fastai's ``MultiBatchEncoder``.
+``torch.no_grad()``, so the state they hand on and their share of the pooling are constants to
+the optimizer (fastai's ``MultiBatchEncoder`` keeps a graph for the last ``max_len`` tokens
+alike).
 """
 
 from __future__ import annotations
