@@ -139,7 +139,9 @@ def test_finetune_default_on_long_unbalanced_reviews(tmp_path, capsys):
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
     err = capsys.readouterr().out
     assert "max_len" in err and "truncated to it" in err
-    assert 32 <= metrics["max_len"] <= 400 and metrics["truncated"]["train"] >= 0
+    # 5-15 sentences: a median above two chunks, so whole documents are read in chunks of 70
+    assert "whole-document chunks of 70" in err and metrics["chunk_len"] == 70
+    assert metrics["max_len"] == 2000 and metrics["truncated"]["train"] == 0
     assert 0.6 < metrics["majority_accuracy"] < 0.7
     assert metrics["test_accuracy"] >= metrics["majority_accuracy"] + 0.10
     assert metrics["test_top_share"] < 0.95  # not a constant answer
@@ -166,3 +168,52 @@ def test_a_bad_label_count_is_refused_with_the_flag(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["experiments", "lowres", "--counts", "100", "lots"])
     assert stop.value.code == 2 and "--counts" in capsys.readouterr().err
+
+
+def test_finetune_reads_long_documents_in_chunks_and_says_why(fast, fast_lm, tmp_path, capsys):
+    """Issue 21: on synthetic movie documents (10-30 snippets of one movie and label, median
+    ~290 tokens) the default reads whole documents in chunks of 70 after a one-epoch target-LM
+    stage, prints why, records the choice, truncation counts and times in metrics.json, and
+    the saved model's evaluate and predict read in chunks too."""
+    from transferlib import datasets
+
+    csv = tmp_path / "docs.csv"
+    datasets.make_movie_documents(150, seed=0).to_csv(csv, index=False)
+    out = tmp_path / "m"
+    assert main(["finetune", "--data", str(csv), "--pretrained", str(fast_lm), "--out",
+                 str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "whole-document chunks of 70" in printed and "target-LM stage 1 epoch" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    reading = metrics["reading"]
+    assert reading["automatic"] and reading["chunk_len"] == 70 and reading["median_tokens"] > 140
+    assert metrics["chunk_len"] == 70 and metrics["grad_chunks"] >= 1
+    assert metrics["strategy_name"] == "full-lm" and metrics["target_lm_seconds"] > 0
+    assert metrics["total_seconds"] >= metrics["seconds"] > 0
+    assert set(metrics["truncated"]) == {"train", "valid", "test"}
+    assert load_model(out)[2]["meta"]["chunk_len"] == 70
+    assert main(["evaluate", "--model", str(out), "--data", str(csv)]) == 0
+    evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert evaluated["accuracy"] == pytest.approx(metrics["test_accuracy"])
+    long_text = " ".join(datasets.load_rotten_tomatoes("test")["text"][:20])
+    assert main(["predict", "--model", str(out), long_text]) == 0
+    assert capsys.readouterr().out.split("\t")[0] in ("positive", "negative")
+
+
+def test_max_len_still_truncates_and_short_texts_stay_in_one_piece(
+        fast, fast_lm, small_csv, tmp_path, capsys):
+    from transferlib import datasets
+
+    csv = tmp_path / "docs.csv"
+    datasets.make_movie_documents(60, seed=0).to_csv(csv, index=False)
+    assert main(["finetune", "--data", str(csv), "--pretrained", str(fast_lm), "--out",
+                 str(tmp_path / "a"), "--max-len", "120"]) == 0
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert metrics["chunk_len"] == 0 and metrics["max_len"] == 120
+    assert metrics["strategy_name"] == "full" and metrics["truncated"]["train"] > 0
+    assert main(["finetune", "--data", str(small_csv), "--pretrained", str(fast_lm), "--out",
+                 str(tmp_path / "b")]) == 0
+    assert "one piece" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert metrics["chunk_len"] == 0 and metrics["strategy_name"] == "full"
+    assert not metrics["reading"]["target_lm"]

@@ -14,6 +14,7 @@ import io
 import json
 import shlex
 import sys
+import time
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +29,7 @@ from transferlib.config import (
 from transferlib.errors import DataError, TransferlibError
 from transferlib.strategies import DESCRIPTIONS, PRESETS, REGULARIZERS, SCHEDULES, get_strategy
 
+LONG_LM_EPOCHS = 1  # target-LM stage chosen automatically for long texts: one epoch
 DTYPES = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}  # --save-dtype -> torch dtype
 
 # (subcommand, module that registers and runs it, help shown by ``--help``)
@@ -156,29 +158,42 @@ def finetune_inputs(args: argparse.Namespace) -> dict:
         train = train.sample(n=min(cap, len(train)), random_state=args.seed)
     if sizes["max_eval"]:
         valid, test = valid.head(sizes["max_eval"]), test.head(sizes["max_eval"])
-    strategy = get_strategy(args.strategy, regularizer=args.regularizer, lam=args.lam,
+    reading, truncated, note = _reading(args, train, valid, test)
+    auto_long = reading.chunked and args.chunk_len is None
+    strategy_name = args.strategy or ("full-lm" if auto_long else "full")
+    strategy = get_strategy(strategy_name, regularizer=args.regularizer, lam=args.lam,
                             schedule=args.schedule)
     pretrained = (args.pretrained or str(source_model_dir())) if strategy.pretrained else None
     lm_texts = _read_unlabelled(args.lm_data, args.lm_text_column) if args.lm_data else []
-    max_len, truncated, note = _max_len(args, train, valid, test)
+    lm_epochs = args.lm_epochs or (LONG_LM_EPOCHS if auto_long else sizes["lm_epochs"])
+    choice = f"{reading.reason}" + (f"; target-LM stage {lm_epochs} epoch(s)"
+                                    if strategy.target_lm else "")
     return {"train": train, "valid": valid, "test": test, "strategy": strategy,
+            "strategy_name": strategy_name, "lm_epochs": lm_epochs,
             "pretrained": pretrained, "lm_texts": lm_texts, "report": report, "sizes": sizes,
-            "max_len": max_len, "truncated": truncated, "max_len_note": note}
+            "max_len": reading.max_len, "chunk_len": reading.chunk_len, "truncated": truncated,
+            "max_len_note": note, "choice": choice,
+            "reading": {"chunk_len": reading.chunk_len, "max_len": reading.max_len,
+                        "median_tokens": reading.median_tokens, "automatic": args.max_len is None
+                        and args.chunk_len is None, "target_lm": strategy.target_lm,
+                        "lm_epochs": lm_epochs if strategy.target_lm else 0,
+                        "why": choice}}
 
 
-def _max_len(args: argparse.Namespace, train, valid, test) -> tuple[int, dict[str, int], str]:
-    """``--max-len``, or the 95th percentile of the training texts' token counts (32..400);
-    reports how many texts of each split it truncates."""
-    from transferlib.baselines import choose_max_len, count_truncated
+def _reading(args: argparse.Namespace, train, valid, test):
+    """How the texts are read (``baselines.choose_reading``: whole documents in chunks when the
+    training texts are long, else the 95th percentile, 32..400; ``--max-len`` truncates) and
+    how many texts of each split ``max_len`` truncates → ``(reading, truncated, note)``."""
+    from transferlib.baselines import choose_reading, count_truncated
 
-    max_len = args.max_len or choose_max_len(list(train["text"]))
+    reading = choose_reading(list(train["text"]), args.max_len, args.chunk_len)
+    max_len = reading.max_len
     truncated = {name: count_truncated(list(f["text"]), max_len)
                  for name, f in (("train", train), ("valid", valid), ("test", test))}
-    how = "--max-len" if args.max_len else "95th percentile of the training texts' lengths"
-    note = (f"max_len {max_len} tokens ({how}); texts truncated to it: "
+    note = (f"max_len {max_len} tokens ({reading.reason}); texts truncated to it: "
             + ", ".join(f"{k} {v} of {n}" for (k, v), n in
                         zip(truncated.items(), (len(train), len(valid), len(test)))))
-    return max_len, truncated, note
+    return reading, truncated, note
 
 
 def baseline_metrics(train, test, seed: int) -> dict:
@@ -199,8 +214,9 @@ def save_finetune_outputs(out: Path, result, args: argparse.Namespace, inputs: d
     from transferlib.checkpoint import save_model
 
     metrics = {**result.metrics, **baseline_metrics(inputs["train"], inputs["test"], args.seed),
-               "strategy_name": args.strategy, "max_len": inputs["max_len"],
-               "truncated": inputs["truncated"], "pretrained": inputs["pretrained"],
+               "strategy_name": inputs["strategy_name"], "max_len": inputs["max_len"],
+               "reading": inputs["reading"], "truncated": inputs["truncated"],
+               "pretrained": inputs["pretrained"],
                "data": str(args.data), "skipped_rows": inputs["report"].skipped,
                "command": args.command_line}
     save_model(out, result.model, result.vocab, classes=result.classes, meta=metrics)
@@ -238,15 +254,22 @@ def _finetune(args: argparse.Namespace, ctx) -> int:
     with quiet:  # rank 0 alone reports skipped rows
         inputs = finetune_inputs(args)
     sizes = inputs["sizes"]
+    if main_rank:
+        print(inputs["choice"], flush=True)
+    start = time.perf_counter()
     result = finetune_classifier(
         inputs["train"], inputs["valid"], inputs["test"], inputs["strategy"],
         pretrained=inputs["pretrained"], lm_texts=inputs["lm_texts"],
-        epochs=args.epochs or sizes["epochs"], lm_epochs=args.lm_epochs or sizes["lm_epochs"],
+        epochs=args.epochs or sizes["epochs"], lm_epochs=inputs["lm_epochs"],
+        chunk_len=inputs["chunk_len"],
         lr=args.lr, seed=args.seed, amp=not args.no_amp, device=_device(args),
         max_len=inputs["max_len"], batch_size=args.batch_size, accumulate=args.accumulate,
         progress=main_rank and sys.stderr.isatty(),
         on_epoch_end=_print_epoch if main_rank else None,
         checkpoint_dir=out / "checkpoints" if ctx is None else None, resume=args.resume, ctx=ctx)
+    result.metrics["total_seconds"] = time.perf_counter() - start
+    if result.lm_history is not None:
+        result.metrics["target_lm_seconds"] = float(result.lm_history["seconds"].sum())
     if main_rank:
         if result.transfer is not None:
             print(result.transfer)
@@ -256,7 +279,7 @@ def _finetune(args: argparse.Namespace, ctx) -> int:
         save_finetune_outputs(out, result, args, inputs,
                               ("valid_accuracy", "test_accuracy", "majority_accuracy",
                                "tfidf_logreg_accuracy", "n_train", "n_test", "max_len",
-                               "world_size", "seconds"))
+                               "chunk_len", "world_size", "seconds", "total_seconds"))
     if ctx is not None:
         dist.barrier()
     return 0
@@ -278,6 +301,12 @@ def saved_max_len(config: dict) -> int:
     return int(config.get("meta", {}).get("max_len", 96))
 
 
+def saved_chunk_len(config: dict) -> int:
+    """The chunk length a saved classifier reads texts in (0: one piece; models saved before
+    whole-document reading)."""
+    return int(config.get("meta", {}).get("chunk_len", 0))
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from transferlib.batching import TextClassificationDataset, make_loader
     from transferlib.checkpoint import load_model
@@ -295,7 +324,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                    max_len=saved_max_len(config))
     device = pick_device(_device(args))
     metrics = evaluate(model.to(device), make_loader(ds, 256, shuffle=False),
-                       ClassificationTask(), device)
+                       ClassificationTask(chunk_len=saved_chunk_len(config)), device)
     print(json.dumps({**metrics, "n": len(ds)}))
     return 0
 
@@ -308,7 +337,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model, vocab, config = load_model(args.model)
     model.to(pick_device(_device(args)))
     for text, probs in zip(args.texts, predict_texts(model, vocab, args.texts,
-                                                     max_len=saved_max_len(config))):
+                                                     max_len=saved_max_len(config),
+                                                     chunk_len=saved_chunk_len(config))):
         best = max(range(len(probs)), key=probs.__getitem__)
         print(f"{config['classes'][best]}\t{probs[best]:.3f}\t{text}")
     return 0
@@ -408,8 +438,9 @@ def _add_finetune(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     f.add_argument("--data", required=True, help="CSV with a text and a label column")
     f.add_argument("--out", required=True, help="model folder to write (+ metrics.json)")
     f.add_argument("--pretrained", help="source model folder (default: the shipped one)")
-    f.add_argument("--strategy", default="full", choices=list(PRESETS),
-                   help="; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
+    f.add_argument("--strategy", choices=list(PRESETS),
+                   help="default: full (full-lm when the texts are long and read in chunks); "
+                        + "; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
     f.add_argument("--regularizer", choices=REGULARIZERS, help="override the strategy's R(w)")
     f.add_argument("--lam", type=float, help="λ for the regularizer")
     f.add_argument("--schedule", choices=SCHEDULES, help="override the strategy's schedule")
@@ -425,8 +456,13 @@ def _add_finetune(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="sum the gradients of k micro-batches of batch-size/k per optimizer "
                         "step (same result, less memory)")
     f.add_argument("--max-len", type=positive_int,
-                   help="tokens kept per text (default: the training texts' 95th percentile, "
-                        "32..400; the count of truncated texts is reported)")
+                   help="tokens kept per text, in one piece (default: chosen from the training "
+                        "texts: when their median is above 140 tokens, whole documents up to "
+                        "2000 tokens read in chunks of 70; else their 95th percentile, 32..400; "
+                        "the count of truncated texts is reported)")
+    f.add_argument("--chunk-len", type=positive_int,
+                   help="read whole documents (up to --max-len, default 2000 tokens) in chunks "
+                        "of N tokens, carrying the LSTM state (ULMFiT's BPT3C)")
     f.set_defaults(func=cmd_finetune)
     return f
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from transferlib.chunked import DEFAULT_GRAD_CHUNKS, chunked_pool
 from transferlib.errors import ArgumentError
 
 State = list[tuple[torch.Tensor, torch.Tensor]]
@@ -186,9 +187,18 @@ class Classifier(nn.Module):
         )
 
     def forward(
-        self, ids: torch.Tensor, lengths: torch.Tensor, packed: bool = False
+        self, ids: torch.Tensor, lengths: torch.Tensor, packed: bool = False,
+        chunk_len: int = 0, grad_chunks: int = DEFAULT_GRAD_CHUNKS,
     ) -> torch.Tensor:
-        """``ids [B, T]``, ``lengths [B]`` → class logits ``[B, n_classes]``."""
+        """``ids [B, T]``, ``lengths [B]`` → class logits ``[B, n_classes]``.
+
+        ``chunk_len > 0`` reads texts longer than ``chunk_len`` in chunks, carrying the state
+        and back-propagating through the last ``grad_chunks`` only (``chunked``, notebook 06);
+        a batch no longer than one chunk takes the unchunked path, so short texts give exactly
+        the unchunked logits.
+        """
+        if chunk_len and ids.size(1) > chunk_len:
+            return self.head(chunked_pool(self.encoder, ids, lengths, chunk_len, grad_chunks))
         out, _ = self.encoder(ids, lengths=lengths, packed=packed)
         return self.head(pool_valid(out, lengths))
 

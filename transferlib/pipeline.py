@@ -17,6 +17,7 @@ import torch
 from transferlib import datasets
 from transferlib.batching import LanguageModelStream, TextClassificationDataset, make_loader
 from transferlib.checkpoint import load_language_model, read_config
+from transferlib.chunked import DEFAULT_GRAD_CHUNKS, check_chunking
 from transferlib.config import fast_mode
 from transferlib.errors import ArgumentError, DataError
 from transferlib.model import Classifier, LanguageModel, ModelConfig, count_parameters
@@ -225,8 +226,15 @@ def finetune_classifier(
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
     ctx: DistContext | None = None,
+    chunk_len: int = 0,
+    grad_chunks: int = DEFAULT_GRAD_CHUNKS,
 ) -> FinetuneResult:
     """Stages (b) and (c): fine-tune a classifier on ``train`` (columns text, label).
+
+    ``chunk_len > 0`` reads every text (up to ``max_len`` tokens, which may then be whole
+    documents) in chunks of that many tokens, carrying the LSTM state, in training, validation
+    and test, back-propagating through the last ``grad_chunks`` chunks (``chunked``, BPT3C);
+    texts no longer than one chunk give exactly the unchunked results.
 
     ``strategy`` chooses every lever (see ``strategies``); ``pretrained`` is a model folder
     (the shipped source LM by default in the CLI). ``lm_texts`` are extra unlabelled in-domain
@@ -239,6 +247,8 @@ def finetune_classifier(
     rank 0 only (DDP's construction broadcasts rank 0's weights) and only rank 0 scores the
     test split. Every rank evaluates the whole valid split, so early stopping decides alike.
     """
+    if chunk_len:
+        check_chunking(chunk_len, grad_chunks)
     ctx = ctx or single_process(pick_device(device))
     if ctx.world_size > 1 and (checkpoint_dir is not None or resume):
         raise ArgumentError("training checkpoints and --resume run in one process, not under "
@@ -269,12 +279,14 @@ def finetune_classifier(
     micro_batch = per_rank_batch(batch_size, ctx, accumulate)
     if ctx.world_size == 1:
         train_dl, trained, task = (make_loader(train_ds, micro_batch, shuffle=True, seed=seed),
-                                   model, ClassificationTask())
+                                   model, ClassificationTask(chunk_len=chunk_len,
+                                                             grad_chunks=grad_chunks))
     else:
         train_dl = distributed_loader(train_ds, micro_batch, ctx.rank, ctx.world_size, seed)
         trained = wrap_ddp(model, ctx,
                            find_unused=strategy.freeze_encoder or strategy.gradual_unfreeze)
-        task = SyncEveryK(ClassificationTask(), trained, accumulate, len(train_dl))
+        task = SyncEveryK(ClassificationTask(chunk_len=chunk_len, grad_chunks=grad_chunks),
+                          trained, accumulate, len(train_dl))
     valid_dl = make_loader(valid_ds, 256, shuffle=False)
     optimizer, scheduler, on_start = strategy_optimizer(model, strategy, lr,
                                                         epochs * -(-len(train_dl) // accumulate),
@@ -287,27 +299,28 @@ def finetune_classifier(
                   accumulate=accumulate)
     seconds = time.perf_counter() - start
     freeze_to(model, 0)
-    metrics = {"valid_accuracy": evaluate(model, valid_dl, ClassificationTask(), dev,
-                                          amp)["accuracy"],
+    metrics = {"valid_accuracy": evaluate(model, valid_dl, ClassificationTask(
+                   chunk_len=chunk_len), dev, amp)["accuracy"],
                "n_train": len(train), "n_valid": len(valid), "seconds": seconds,
                "seconds_per_epoch": float(history["seconds"].mean()),
                "epochs_run": len(history), "device": str(dev), "classes": classes,
                "trainable_params": int(history["trainable_params"].max()),
                "strategy": strategy.to_dict(), "seed": seed, "world_size": ctx.world_size,
                "backend": ctx.backend, "accumulate": accumulate, "global_batch": batch_size,
-               "per_rank_batch": micro_batch}
+               "per_rank_batch": micro_batch, "chunk_len": chunk_len,
+               "grad_chunks": grad_chunks if chunk_len else 0}
     if test is not None and len(test) and ctx.is_main:
-        metrics.update(test_metrics(model, vocab, classes, test, max_len, dev, amp))
+        metrics.update(test_metrics(model, vocab, classes, test, max_len, dev, amp, chunk_len))
     return FinetuneResult(model, vocab, classes, history, metrics, lm_history, report)
 
 
 def test_metrics(model: Classifier, vocab: Vocab, classes: list[str], test: pd.DataFrame,
-                 max_len: int, device: torch.device, amp: bool) -> dict:
+                 max_len: int, device: torch.device, amp: bool, chunk_len: int = 0) -> dict:
     """Test accuracy and each class's share of the predictions (a collapsed classifier shows
-    as one share near 1)."""
+    as one share near 1); ``chunk_len > 0`` reads long texts in chunks."""
     test_ds = TextClassificationDataset(test["text"], test["label"], vocab, classes, max_len)
     loader = make_loader(test_ds, 256, shuffle=False)
-    pred, truth = predictions(model, loader, device, amp)
+    pred, truth = predictions(model, loader, device, amp, chunk_len)
     shares = {c: float((pred == i).sum()) / len(pred) for i, c in enumerate(classes)}
     order = [i for batch in loader.batch_sampler for i in batch]  # bucketing reorders
     correct = ["0"] * len(test)

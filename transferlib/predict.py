@@ -5,19 +5,22 @@ from __future__ import annotations
 import torch
 
 from transferlib.batching import collate_padded
+from transferlib.chunked import chunk_kwargs
 from transferlib.model import Classifier
 from transferlib.text import Vocab, numericalize
 
 
 @torch.no_grad()
 def predict_texts(model: Classifier, vocab: Vocab, texts: list[str],
-                  max_len: int = 96) -> list[list[float]]:
-    """Class probabilities for each text (one list per text, in the model's class order)."""
+                  max_len: int | None = 96, chunk_len: int = 0) -> list[list[float]]:
+    """Class probabilities for each text (one list per text, in the model's class order);
+    ``chunk_len > 0`` reads texts longer than that in chunks (``chunked``, notebook 06)."""
     if not texts:
         return []
     model.eval()
     device = next(model.parameters()).device
     batch = [(torch.tensor(numericalize(t, vocab, max_len)), torch.tensor(0)) for t in texts]
     ids, lengths, _ = collate_padded(batch, vocab.pad_id)
-    probs = model(ids.to(device), lengths.to(device)).float().softmax(dim=-1)
+    logits = model(ids.to(device), lengths.to(device), **chunk_kwargs(chunk_len))
+    probs = logits.float().softmax(dim=-1)
     return probs.cpu().tolist()

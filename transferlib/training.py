@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from transferlib.chunked import DEFAULT_GRAD_CHUNKS, chunk_kwargs
 from transferlib.config import cpu_bf16_override
 from transferlib.errors import ArgumentError, TrainingError
 from transferlib.resume import TrainingState
@@ -139,12 +140,16 @@ def monitor_mode(monitor: str, mode: Mode | None = None) -> Mode:
 
 
 class ClassificationTask:
-    """Batches ``(ids, lengths, labels)`` → cross-entropy loss and accuracy."""
+    """Batches ``(ids, lengths, labels)`` → cross-entropy loss and accuracy. ``chunk_len > 0``
+    reads long texts in chunks of that many tokens (``chunked``, BPT3C), back-propagating
+    through the last ``grad_chunks`` of them."""
 
     monitor = "accuracy"  # larger is better
 
-    def __init__(self, packed: bool = False):
+    def __init__(self, packed: bool = False, chunk_len: int = 0,
+                 grad_chunks: int = DEFAULT_GRAD_CHUNKS):
         self.packed = packed
+        self.chunking = chunk_kwargs(chunk_len, grad_chunks)
 
     def start_epoch(self, train: bool) -> None:
         pass
@@ -152,7 +157,7 @@ class ClassificationTask:
     def step(self, model: nn.Module, batch, device: torch.device):
         ids, lengths, labels = batch
         ids, labels = ids.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        logits = model(ids, lengths.to(device), packed=self.packed)
+        logits = model(ids, lengths.to(device), packed=self.packed, **self.chunking)
         loss = F.cross_entropy(logits.float(), labels)
         correct = (logits.argmax(dim=1) == labels).sum()
         return loss, labels.numel(), correct, int(lengths.sum())
@@ -246,15 +251,17 @@ def evaluate(model: nn.Module, data: Iterable, task, device: torch.device | None
 
 @torch.no_grad()
 def predictions(model: nn.Module, data: Iterable, device: torch.device | None = None,
-                amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                amp: bool = False, chunk_len: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """``(predicted class, true label)`` of every example of a classification loader, in the
-    loader's order (a bucketing loader reorders the examples by length)."""
+    loader's order (a bucketing loader reorders the examples by length); ``chunk_len > 0``
+    reads long texts in chunks (``chunked``)."""
     device = device or next(model.parameters()).device
     model.eval()
     preds, truth = [], []
     for ids, lengths, labels in data:
         with autocast(device, amp):
-            preds.append(model(ids.to(device), lengths.to(device)).argmax(dim=-1).cpu())
+            logits = model(ids.to(device), lengths.to(device), **chunk_kwargs(chunk_len))
+            preds.append(logits.argmax(dim=-1).cpu())
         truth.append(labels.cpu())
     if not preds:
         raise ArgumentError("predictions got no batches")

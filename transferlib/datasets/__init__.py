@@ -25,9 +25,11 @@ from transferlib.datasets.loaders import (
     load_rotten_tomatoes_plots,
     load_source_sentences,
     make_long_reviews,
+    make_movie_documents,
     verify,
 )
 
 __all__ = ["BROWN", "BUILD_COMMAND", "CARD", "CORPORA", "DOMAIN_FILE", "DOMAINS", "RT",
            "RT_PLOTS", "SOTU", "SPLITS", "load_domain_sentences", "load_rotten_tomatoes",
-           "load_rotten_tomatoes_plots", "load_source_sentences", "make_long_reviews", "verify"]
+           "load_rotten_tomatoes_plots", "load_source_sentences", "make_long_reviews",
+           "make_movie_documents", "verify"]

@@ -171,6 +171,35 @@ def make_long_reviews(n_rows: int = 3000, majority_share: float = 0.65,
     return pd.DataFrame(rows, columns=["text", "label", "split"])
 
 
+def make_movie_documents(n_docs: int = 1500, snippets: tuple[int, int] = (10, 30),
+                         seed: int = 0, data_dir: Path | None = None) -> pd.DataFrame:
+    """Long documents for developing whole-document reading (notebook 06): each joins
+    ``snippets`` (10-30) Rotten Tomatoes snippets of *one movie and one label* into a review of
+    a few hundred tokens. The split is the shipped one, grouped by movie (no film crosses
+    splits); 80/10/10 of ``n_docs``. Only (movie, label) groups with at least ``snippets[0]``
+    snippets are used; a group may give several documents (different draws). Columns text,
+    label, movie, split."""
+    low, high = snippets
+    if n_docs < 10 or not 1 <= low <= high:
+        raise DataError(f"make_movie_documents needs n_docs >= 10 and 1 <= low <= high, got "
+                        f"n_docs={n_docs}, snippets={snippets}")
+    rng = random.Random(seed)
+    reviews = load_rotten_tomatoes(data_dir=data_dir)
+    rows = []
+    for split, share in (("train", 0.8), ("valid", 0.1), ("test", 0.1)):
+        part = reviews[reviews["split"] == split]
+        groups = [(key, list(g["text"])) for key, g in part.groupby(["movie", "label"])
+                  if len(g) >= low]
+        if not groups:
+            raise DataError(f"no movie of the {split} split has {low} snippets of one label")
+        for _ in range(max(2, round(n_docs * share))):
+            (movie, label), pool = rng.choice(groups)
+            picked = rng.sample(pool, rng.randint(low, min(high, len(pool))))
+            rows.append({"text": " ".join(picked), "label": label, "movie": movie,
+                         "split": split})
+    return pd.DataFrame(rows, columns=["text", "label", "movie", "split"])
+
+
 def load_domain_sentences(domain: str | None = None,
                           data_dir: Path | None = None) -> pd.DataFrame:
     """UCI sentiment sentences: columns domain (imdb/yelp/amazon), text, label."""
