@@ -10,7 +10,7 @@ foundation
 - ``vectors``      the shipped GloVe word vectors                             (notebooks 01, 06)
 - ``csvdata``      your own CSV, with clear errors                             (notebook 06)
 core
-- ``model``        ``LSTMEncoder``, ``LanguageModel``, ``Classifier``          (notebooks 02-05)
+- ``model``        ``LSTMEncoder``, ``LanguageModel``, ``Classifier``          (notebooks 02-06)
 - ``batching``     datasets, length bucketing, padding, LM streams            (notebook 02)
 - ``training``     the one training loop ``fit``, ``evaluate``, devices, AMP   (notebook 06)
 - ``param_groups`` freezing, discriminative learning rates, gradual unfreezing (notebook 07)
@@ -19,10 +19,10 @@ core
 - ``strategies``   fine-tuning strategies as plain values                     (notebook 07)
 - ``parallel``     DistributedDataParallel's parts: process group, per-rank batches (notebook 09)
 - ``checkpoint``, ``resume``, ``predict``, ``baselines``, ``compression``, ``export_onnx``,
-  ``generate``, ``naive``                                                     (notebooks 02-07)
+  ``generate``, ``naive``                                                     (notebooks 02-08)
 transfer recipes
 - ``transfer``     vocabulary transfer and loading a pretrained encoder        (notebook 06)
-- ``pipeline``     pretrain the source LM, fine-tune a classifier              (notebooks 05-06)
+- ``pipeline``     pretrain the source LM, fine-tune a classifier              (notebooks 05-07)
 - ``zeroshot``, ``fewshot``  no labels (LM scoring, GloVe); a few (prototypes)  (notebook 10)
 applications
 - ``experiments/`` ablation, low-resource curve, domain transfer              (notebooks 01, 07, 10)

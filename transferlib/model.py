@@ -1,6 +1,6 @@
 """The models: one LSTM encoder, two heads (language model, classifier).
 
-Taught in notebooks 02-05. The encoder is an embedding followed by a stack of single-layer
+Taught in notebooks 02, 03, 05, 06. The encoder is an embedding followed by a stack of one-layer
 ``nn.LSTM`` modules (one module per layer, so each layer can be frozen or given its own learning
 rate); the last layer's output width equals the embedding width so the language model can tie
 its output weights to the embedding (Press & Wolf 2017; Inan et al. 2017). The classifier pools

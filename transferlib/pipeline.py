@@ -1,6 +1,6 @@
 """The end-to-end pipeline: pretrain the source LM, fine-tune a classifier (ULMFiT's stages).
 
-Taught in notebooks 05-06; the CLI and the experiments call the same two functions. Sizes are
+Taught in notebooks 05-07; the CLI and the experiments call the same two functions. Sizes are
 plain keyword arguments; ``fast=True`` (default: the ``TRANSFERLIB_FAST`` variable) shrinks the
 data, model and epochs but runs the same code.
 """

@@ -1,4 +1,4 @@
-"""Widget callbacks and small helpers of notebooks 06-09, as plain functions.
+"""Widget callbacks and small helpers of notebooks 06-10, as plain functions.
 
 Every widget in those notebooks calls one function from here, so a test (or a headless run)
 can call it directly and check what it changes. Training always goes through
