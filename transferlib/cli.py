@@ -36,6 +36,8 @@ DTYPES = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}  # --save-dtype -
 LAZY_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("experiments", "experiments", "ablation, low-resource, domains, zero-shot"),
     ("bench", "bench", "measure every efficiency lever side by side (table + CSV + PNG + JSON)"),
+    ("distill", "distill", "the MiniLM teacher and the LSTM distilled from it (optional extra "
+                           "[teacher])"),
     ("bench-tta", "bench_tta", "time to accuracy: the seed's loop vs transferlib's arms, + the "
                                "ONNX deployment table (CSV + PNG + JSON)"),
 )
@@ -350,6 +352,8 @@ def _command_module(module: str) -> ModuleType:
         from transferlib.experiments import runs as loaded
     elif module == "bench":
         from transferlib.bench import levers as loaded
+    elif module == "distill":
+        from transferlib.experiments import distill as loaded
     elif module == "bench_tta":
         from transferlib.bench import tta as loaded
     else:
