@@ -19,13 +19,13 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("core: model, batching, training loop, checkpoints, parameter groups, DDP parts", {
         "model", "chunked", "batching", "resume", "training", "checkpoint", "param_groups",
         "schedules", "regularizers", "strategies", "stats", "predict", "baselines", "naive",
-        "generate", "compression", "export_onnx", "parallel"}),
+        "generate", "compression", "export_onnx", "parallel", "augment", "teacher"}),
     ("transfer recipes: vocabulary transfer, fine-tuning, zero- and few-shot", {
-        "transfer", "pipeline", "zeroshot", "fewshot"}),
+        "transfer", "pipeline", "zeroshot", "fewshot", "distill"}),
     ("applications: experiments, benchmarks, DDP scaling, command lines", {
-        "experiments", "experiments.runs", "experiments.report", "bench", "bench.levers",
-        "bench.flops", "bench.infer", "bench.measure", "bench.softmax", "bench.train",
-        "bench.tta", "distributed", "cli", "__main__", "datasets.__main__"}),
+        "experiments", "experiments.runs", "experiments.report", "experiments.distill", "bench",
+        "bench.levers", "bench.flops", "bench.infer", "bench.measure", "bench.softmax",
+        "bench.train", "bench.tta", "distributed", "cli", "__main__", "datasets.__main__"}),
     ("workbook helpers: notebook widgets, lessons, exercises, diagrams", {
         "workbook", "workbook.objective", "workbook.lessons", "workbook.exercises",
         "workbook.widgets", "workbook.diagrams", "workbook.classroom", "workbook.book",

@@ -28,12 +28,42 @@ import pandas as pd
 import torch
 
 from transferlib import datasets
+from transferlib.augment import AugmentConfig, teacher_text, transfer_set
 from transferlib.config import REPO_ROOT, fast_mode, machine_info, positive_int
 from transferlib.errors import ArgumentError, DataError
 from transferlib.experiments.report import correct_frame
 from transferlib.experiments.runs import read_partial, stratified_subsample
 
 TEACHER_FILES = "teacher-seed{seed}"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One student: its transfer set (augmented copies, unlabelled plots or not) and alpha."""
+
+    name: str
+    what: str
+    augment: AugmentConfig
+    plots: bool
+    alpha: float
+
+
+def arms() -> dict[str, Arm]:
+    """The students compared: labels alone; the teacher's predictions on the reviews and the
+    plots; each augmentation alone (two copies); all of them (four copies, as Tang et al.)."""
+    none = AugmentConfig(copies=0)
+    two = AugmentConfig(copies=2, p_mask=0.0, p_neighbour=0.0, p_ngram=0.0)
+    return {a.name: a for a in (
+        Arm("lstm-labels", "the labelled reviews, cross-entropy only", none, False, 0.0),
+        Arm("kd-all", "reviews + 4 copies (mask, neighbour, n-gram) + plots", AugmentConfig(),
+            True, 0.5),
+        Arm("kd-plain", "reviews + plots, no copies", none, True, 0.5),
+        Arm("kd-mask", "reviews + 2 masked copies + plots", replace(two, p_mask=0.1), True, 0.5),
+        Arm("kd-neighbour", "reviews + 2 copies with GloVe neighbours + plots",
+            replace(two, p_neighbour=0.1), True, 0.5),
+        Arm("kd-ngram", "reviews + 2 n-gram copies + plots", replace(two, p_ngram=0.25), True,
+            0.5),
+    )}
 
 
 @dataclass(frozen=True)
@@ -129,6 +159,86 @@ def best_teacher(out: Path, models: Path) -> Path:
     return folder
 
 
+def label_transfer_sets(out: Path, models: Path, fast: bool, names: list[str]) -> dict:
+    """Build each arm's transfer set (augmentation seed 0) and score every distinct text once
+    with the best teacher → ``models/transfer-ARM.csv`` + ``models/transfer-logits.safetensors``
+    (one tensor per arm)."""
+    from safetensors.torch import save_file
+
+    from transferlib.teacher import load_teacher, teacher_logits
+    from transferlib.vectors import load_word_vectors
+
+    train, _, _, plots = load_split(data_caps(fast))
+    folder = best_teacher(out, models)
+    model, tokenizer, classes, meta = load_teacher(folder)
+    vectors = load_word_vectors()
+    frames = {}
+    for name in names:
+        arm = arms()[name]
+        frames[name] = transfer_set(train, plots if arm.plots else [], arm.augment, vectors, 0)
+        frames[name].to_csv(models / f"transfer-{name}.csv", index=False)
+    texts = list(dict.fromkeys(t for f in frames.values() for t in f["text"]))
+    start = time.perf_counter()
+    max_tokens = meta["metrics"]["config"]["max_tokens"]
+    logits = teacher_logits(model, tokenizer, [teacher_text(t, tokenizer.mask_token)
+                                               for t in texts], max_tokens)
+    row = {t: i for i, t in enumerate(texts)}
+    save_file({name: logits[[row[t] for t in f["text"]]].contiguous()
+               for name, f in frames.items()}, models / "transfer-logits.safetensors")
+    info = {"teacher": folder.name, "classes": classes, "texts_scored": len(texts),
+            "seconds": time.perf_counter() - start,
+            "rows": {name: len(f) for name, f in frames.items()}}
+    (models / "transfer-sets.json").write_text(json.dumps(info, indent=2) + "\n")
+    print(f"scored {len(texts)} texts with {folder.name} in {info['seconds']:.0f} s", flush=True)
+    return info
+
+
+def run_students(seeds: list[int], out: Path, models: Path, fast: bool, names: list[str],
+                 command: str = "") -> pd.DataFrame:
+    """Train every arm once per seed from its labelled transfer set (``distill_runs.csv``);
+    seed-major order, so an interrupted run has every arm of its first seeds."""
+    from safetensors.torch import load_file
+
+    from transferlib.checkpoint import save_model
+    from transferlib.config import source_model_dir
+    from transferlib.distill import DistillConfig, distill_student
+
+    _, valid, test, plots = load_split(data_caps(fast))
+    logits = load_file(models / "transfer-logits.safetensors")
+    base = DistillConfig(epochs=1, max_len=48) if fast else DistillConfig()
+    partial = out / "distill_runs.partial.csv"
+    rows = read_partial(partial)
+    start = time.perf_counter()
+    for seed in seeds:
+        for name in names:
+            if any(int(r["seed"]) == seed and r["strategy"] == name for r in rows):
+                continue
+            arm = arms()[name]
+            transfer = pd.read_csv(models / f"transfer-{name}.csv", keep_default_na=False)
+            labelled = transfer[transfer["origin"] == "train"]
+            result = distill_student(transfer, logits[name], valid, test,
+                                     replace(base, seed=seed, alpha=arm.alpha),
+                                     source_model_dir(), list(labelled["text"]) + plots)
+            m = result.metrics
+            row = {"strategy": name, "seed": seed, **{k: m[k] for k in (
+                "test_accuracy", "valid_accuracy", "best_epoch", "epochs_run", "seconds",
+                "n_transfer", "parameters", "n_test", "test_correct")}}
+            append_row(partial, row)
+            rows.append(row)
+            if seed == seeds[0]:  # one model per arm for the deployment step
+                save_model(models / f"student-{name}", result.model, result.vocab,
+                           result.classes, meta={"config": m["config"]})
+            print(f"{name} seed {seed}: test {m['test_accuracy']:.4f} valid "
+                  f"{m['valid_accuracy']:.4f} ({m['seconds']:.0f} s)", flush=True)
+    meta = {"command": command, "fast": fast, "seeds": seeds, "config": asdict(base),
+            "arms": {n: {**asdict(arms()[n]), "augment": asdict(arms()[n].augment)}
+                     for n in names},
+            "transfer_sets": json.loads((models / "transfer-sets.json").read_text()),
+            "threads": torch.get_num_threads(), "machine": machine_info(),
+            "seconds": time.perf_counter() - start}
+    return finish(out, "distill", rows, meta)
+
+
 def cmd_distill(args: argparse.Namespace) -> int:
     """Run the step ``args.step`` (see the module docstring)."""
     fast = args.fast or fast_mode()
@@ -142,6 +252,18 @@ def cmd_distill(args: argparse.Namespace) -> int:
         runs = run_teachers(seeds, out, models, fast, args.command_line)
         print(runs.drop(columns="test_correct", errors="ignore").to_string(index=False))
         return 0
+    names = args.arms or list(arms())
+    unknown = sorted(set(names) - set(arms()))
+    if unknown:
+        raise ArgumentError(f"unknown arms {unknown}; allowed: {', '.join(arms())}")
+    models.mkdir(parents=True, exist_ok=True)
+    if args.step == "label":
+        label_transfer_sets(out, models, fast, names)
+        return 0
+    if args.step == "student":
+        runs = run_students(seeds, out, models, fast, names, args.command_line)
+        print(runs.drop(columns="test_correct", errors="ignore").to_string(index=False))
+        return 0
     raise ArgumentError(f"unknown step {args.step!r}")
 
 
@@ -153,6 +275,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", help="results folder (default results/, results/fast in fast mode)")
     p.add_argument("--models", help="where teachers and the transfer set go (default "
                                     ".cache/teachers)")
+    p.add_argument("--arms", nargs="+", help=f"students (default all: {', '.join(arms())})")
     p.add_argument("--fast", action="store_true", help="tiny data, one epoch (CI)")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads")
     p.set_defaults(func=cmd_distill)
