@@ -137,7 +137,7 @@ def test_teacher_logits_keep_the_order_and_survive_saving(tmp_path, tiny_texts):
 def test_distill_command_runs_every_step_in_fast_mode(tmp_path):
     _teacher()
     out, models = tmp_path / "results", tmp_path / "models"
-    for step in ("teacher", "label", "student"):
+    for step in ("teacher", "label", "student", "deploy"):
         extra = ["--arms", "lstm-labels", "kd-all"] if step != "teacher" else []
         done = subprocess.run([sys.executable, "-m", "transferlib", "distill", step, "--fast",
                                "--out", str(out), "--models", str(models), *extra],
@@ -151,6 +151,11 @@ def test_distill_command_runs_every_step_in_fast_mode(tmp_path):
     sets = json.loads((models / "transfer-sets.json").read_text())
     assert sets["rows"]["kd-all"] > sets["rows"]["lstm-labels"]  # copies and plots added
     assert not (out / "distill_runs.partial.csv").exists()
+    deploy = pd.read_csv(out / "distill_deploy.csv")
+    assert set(deploy["model"]) == {"teacher", "student"}
+    assert {"pytorch fp32", "onnxruntime fp32", "onnxruntime int8"} <= set(deploy["runtime"])
+    student = deploy[(deploy["model"] == "student") & (deploy["runtime"] == "onnxruntime fp32")]
+    assert float(student["size_vs_teacher"].iloc[0]) < 1  # 2.6 M parameters against 22.7 M
     bad = subprocess.run([sys.executable, "-m", "transferlib", "distill", "student", "--fast",
                           "--arms", "nonsense", "--out", str(out), "--models", str(models)],
                          capture_output=True, text=True, cwd=REPO)

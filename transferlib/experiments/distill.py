@@ -239,6 +239,67 @@ def run_students(seeds: list[int], out: Path, models: Path, fast: bool, names: l
     return finish(out, "distill", rows, meta)
 
 
+def measure_deploy(out: Path, models: Path, fast: bool, repeats: int,
+                   student: str = "kd-all") -> pd.DataFrame:
+    """Teacher and student side by side in every runtime: median latency on the same test
+    reviews (the first one; the first 64), size, test accuracy; throughput and size as ratios
+    to the teacher in the same runtime → ``distill_deploy.csv``. Every runtime of one model
+    reads the same batches; the student's ``student-ARM`` folder is the first seed's."""
+    import tempfile
+
+    from transferlib.batching import TextClassificationDataset, collate_padded, make_loader
+    from transferlib.checkpoint import load_model
+    from transferlib.export_onnx import classifier_runners, median_ms
+    from transferlib.teacher import (
+        WordPieceDataset,
+        collate_word_pieces,
+        load_teacher,
+        teacher_runners,
+        word_piece_loader,
+    )
+
+    _, _, test, _ = load_split(data_caps(fast))
+    teacher, tokenizer, classes, meta = load_teacher(best_teacher(out, models))
+    lstm, vocab, config = load_model(models / f"student-{student}")
+    labels = [classes.index(str(y)) for y in test["label"]]
+    wp = WordPieceDataset(test["text"], tokenizer, meta["metrics"]["config"]["max_tokens"],
+                          labels)
+    ds = TextClassificationDataset(test["text"], test["label"], vocab, classes,
+                                   config["meta"]["config"]["max_len"])
+    first = range(min(64, len(test)))
+    inputs = {"teacher": ([collate_word_pieces([wp[0]], wp.pad_id)[:2],
+                           collate_word_pieces([wp[i] for i in first], wp.pad_id)[:2]],
+                          list(word_piece_loader(wp, 64, shuffle=False))),
+              "student": ([collate_padded([ds[0]], ds.pad_id)[:2],
+                           collate_padded([ds[i] for i in first], ds.pad_id)[:2]],
+                          list(make_loader(ds, 64, shuffle=False)))}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="transferlib-deploy-") as work:
+        runners = {"teacher": teacher_runners(teacher, Path(work)),
+                   "student": classifier_runners(lstm, vocab, classes, Path(work))}
+        for model, by_runtime in runners.items():
+            (one, sixty_four), batches = inputs[model]
+            for runtime, (fn, size) in by_runtime.items():
+                right = sum(int((fn(a, b).argmax(1) == y).sum()) for a, b, y in batches)
+                ms64 = median_ms(fn, sixty_four, repeats)
+                rows.append({"model": model, "runtime": runtime.removesuffix(" eager"),
+                             "latency_ms_batch1": median_ms(fn, one, repeats),
+                             "latency_ms_batch64": ms64,
+                             "reviews_per_s_batch64": len(first) / ms64 * 1000,
+                             "size_bytes": size, "test_accuracy": right / len(test)})
+    frame = pd.DataFrame(rows)
+    teacher_rows = frame[frame["model"] == "teacher"].set_index("runtime")
+    for column, new in (("reviews_per_s_batch64", "throughput_vs_teacher"),
+                        ("size_bytes", "size_vs_teacher")):
+        frame[new] = [r[column] / teacher_rows[column].get(r["runtime"], float("nan"))
+                      for _, r in frame.iterrows()]
+    frame.to_csv(out / "distill_deploy.csv", index=False)
+    (out / "distill_deploy.json").write_text(json.dumps(
+        {"student": student, "repeats": repeats, "threads": torch.get_num_threads(),
+         "machine": machine_info()}, indent=2) + "\n", encoding="utf-8")
+    return frame
+
+
 def cmd_distill(args: argparse.Namespace) -> int:
     """Run the step ``args.step`` (see the module docstring)."""
     fast = args.fast or fast_mode()
@@ -263,6 +324,10 @@ def cmd_distill(args: argparse.Namespace) -> int:
     if args.step == "student":
         runs = run_students(seeds, out, models, fast, names, args.command_line)
         print(runs.drop(columns="test_correct", errors="ignore").to_string(index=False))
+        return 0
+    if args.step == "deploy":
+        frame = measure_deploy(out, models, fast, 3 if fast else 20)
+        print(frame.to_string(index=False))
         return 0
     raise ArgumentError(f"unknown step {args.step!r}")
 
