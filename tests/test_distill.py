@@ -148,6 +148,9 @@ def test_distill_command_runs_every_step_in_fast_mode(tmp_path):
     assert set(runs["strategy"]) == {"lstm-labels", "kd-all"}
     correct = pd.read_csv(out / "distill_correct.csv", dtype={"test_correct": str})
     assert correct["test_correct"].str.len().eq(runs["n_test"].iloc[0]).all()
+    logits = pd.read_csv(out / "teacher_test_logits.csv")
+    assert list(logits.columns) == ["review", "label", "logit_negative", "logit_positive"]
+    assert len(logits) == runs["n_test"].iloc[0]
     sets = json.loads((models / "transfer-sets.json").read_text())
     assert sets["rows"]["kd-all"] > sets["rows"]["lstm-labels"]  # copies and plots added
     assert not (out / "distill_runs.partial.csv").exists()

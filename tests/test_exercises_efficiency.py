@@ -9,6 +9,7 @@ import pytest
 from transferlib.batching import BucketBatchSampler
 from transferlib.workbook.exercises.efficiency import (
     check_bucket_sampler,
+    check_distillation_loss,
     padding_fraction,
     random_batches,
 )
@@ -78,3 +79,33 @@ def test_a_sampler_that_raises_is_a_hint_not_a_crash(capsys):
 def test_padding_fraction_counts_pads_over_all_computed_tokens():
     assert padding_fraction([[0, 1]], [2, 4]) == pytest.approx(2 / 8)
     assert padding_fraction([[0], [1]], [2, 4]) == 0
+
+
+# ------------------------------------------------------------------ the distillation loss
+def _kd(student, teacher, labels, T, alpha, *, squared=True, masked=True, guard=True):
+    import torch.nn.functional as F
+
+    soft = F.kl_div(F.log_softmax(student / T, -1), F.log_softmax(teacher / T, -1),
+                    log_target=True, reduction="batchmean") * (T * T if squared else 1)
+    rows = labels >= 0 if masked else labels == labels
+    if guard and not rows.any():
+        return alpha * soft
+    hard = F.cross_entropy(student[rows], labels[rows].clamp(min=0))
+    return alpha * soft + (1 - alpha) * hard
+
+
+def test_the_right_distillation_loss_passes(capsys):
+    assert check_distillation_loss(_kd) is True
+    assert "✅ Right" in capsys.readouterr().out
+    assert check_distillation_loss(...) is None
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda *a: _kd(*a, squared=False), "T²"),
+    (lambda *a: _kd(*a, masked=False), "unlabelled rows"),
+    (lambda *a: _kd(*a, guard=False), "without any label"),
+    (lambda s, t, y, T, alpha: _kd(s, t, y, T, 1 - alpha), "alpha = 0"),
+])
+def test_each_wrong_distillation_loss_gets_its_hint(wrong, hint, capsys):
+    assert check_distillation_loss(wrong) is False
+    assert hint in capsys.readouterr().out

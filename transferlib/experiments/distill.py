@@ -162,13 +162,14 @@ def best_teacher(out: Path, models: Path) -> Path:
 def label_transfer_sets(out: Path, models: Path, fast: bool, names: list[str]) -> dict:
     """Build each arm's transfer set (augmentation seed 0) and score every distinct text once
     with the best teacher → ``models/transfer-ARM.csv`` + ``models/transfer-logits.safetensors``
-    (one tensor per arm)."""
+    (one tensor per arm); its logits on the test split → ``teacher_test_logits.csv`` (small,
+    committed: notebook 08 softens them live)."""
     from safetensors.torch import save_file
 
     from transferlib.teacher import load_teacher, teacher_logits
     from transferlib.vectors import load_word_vectors
 
-    train, _, _, plots = load_split(data_caps(fast))
+    train, _, test, plots = load_split(data_caps(fast))
     folder = best_teacher(out, models)
     model, tokenizer, classes, meta = load_teacher(folder)
     vectors = load_word_vectors()
@@ -183,6 +184,10 @@ def label_transfer_sets(out: Path, models: Path, fast: bool, names: list[str]) -
     logits = teacher_logits(model, tokenizer, [teacher_text(t, tokenizer.mask_token)
                                                for t in texts], max_tokens)
     row = {t: i for i, t in enumerate(texts)}
+    on_test = teacher_logits(model, tokenizer, list(test["text"]), max_tokens)
+    pd.DataFrame({"label": test["label"], **{f"logit_{c}": on_test[:, i].numpy().round(4)
+                                             for i, c in enumerate(classes)}}
+                 ).to_csv(out / "teacher_test_logits.csv", index_label="review")
     save_file({name: logits[[row[t] for t in f["text"]]].contiguous()
                for name, f in frames.items()}, models / "transfer-logits.safetensors")
     info = {"teacher": folder.name, "classes": classes, "texts_scored": len(texts),

@@ -14,7 +14,7 @@ import math
 import random
 from collections.abc import Callable, Sequence
 
-from transferlib.workbook.exercises._common import answerable, call, verdict
+from transferlib.workbook.exercises._common import answerable, call, close, verdict
 
 # A bucketed epoch must compute at most this share of random batches' padding.
 MAX_SHARE_OF_RANDOM = 0.25
@@ -114,3 +114,69 @@ def check_bucket_sampler(fn: Callable, lengths: Sequence[int] | None = None,
     steps = math.ceil(len(lengths) / batch_size)
     return verdict(True, f"{summary}; {len(batches)} batches ({steps} needed), every review "
                    "once, reshuffled by the seed.", "")
+
+
+# --------------------------------------------------------------- the distillation loss
+def _kd_cases():
+    """Logits of a student and a teacher (3 classes) and labels, some rows unlabelled (-1)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    student = torch.randn(8, 3, generator=gen) * 2
+    teacher = torch.randn(8, 3, generator=gen) * 3
+    labels = torch.tensor([0, 2, -1, 1, -1, 0, 2, -1])
+    return student, teacher, labels
+
+
+def _kd_hint(fn, student, teacher, labels) -> str:
+    """Which part of a wrong distillation loss is off, or '' when it is right."""
+    import torch
+
+    from transferlib.distill import SoftTargetTask
+
+    def expected(t, alpha, lab=labels):
+        task = SoftTargetTask(t, alpha)
+        loss, _, _, _ = task.step(lambda ids, lengths: student, (
+            torch.ones(8, 1, dtype=torch.long), torch.ones(8, dtype=torch.long), lab, teacher),
+            torch.device("cpu"))
+        return float(loss)
+
+    def mine(t, alpha, lab=labels):
+        return float(call(fn, student.clone(), teacher.clone(), lab.clone(), t, alpha))
+
+    if not close(mine(1.0, 0.0), expected(1.0, 0.0), rel=1e-4):
+        if close(mine(1.0, 0.0), float(torch.nn.functional.cross_entropy(
+                student, labels.clamp(min=0))), rel=1e-4):
+            return ("with alpha = 0 your loss counts the unlabelled rows (label -1) too: take the "
+                    "cross-entropy over the rows whose label is >= 0 only")
+        return "with alpha = 0 the loss must be the cross-entropy on the labelled rows alone"
+    if not close(mine(1.0, 1.0), expected(1.0, 1.0), rel=1e-4):
+        return ("with alpha = 1 and T = 1 the loss must be KL(teacher ‖ student) of the two "
+                "softmaxes, averaged over all rows (F.kl_div(log_p_student, log_p_teacher, "
+                "log_target=True, reduction='batchmean'))")
+    if not close(mine(4.0, 1.0), expected(4.0, 1.0), rel=1e-4):
+        if close(mine(4.0, 1.0) * 16, expected(4.0, 1.0), rel=1e-4):
+            return "at T = 4 your soft term is 16 times too small: multiply the KL by T²"
+        return ("at T = 4 divide both models' logits by T before the softmaxes, and multiply "
+                "the KL by T²")
+    if not close(mine(2.0, 0.3), expected(2.0, 0.3), rel=1e-4):
+        return "mix the two terms as alpha · soft + (1 − alpha) · hard"
+    none = torch.full_like(labels, -1)
+    value = mine(2.0, 0.5, none)
+    if not math.isfinite(value) or not close(value, expected(2.0, 0.5, none), rel=1e-4):
+        return ("a batch without any label (augmented copies only) must give alpha · soft, not "
+                f"{value}: skip the cross-entropy when no row has a label")
+    return ""
+
+
+@answerable
+def check_distillation_loss(fn: Callable) -> bool:
+    """Notebook 08: ``fn(student_logits, teacher_logits, labels, T, alpha)`` is
+    ``alpha · T² · KL(softmax(teacher/T) ‖ softmax(student/T)) + (1 − alpha) · CE`` with the
+    cross-entropy over the rows whose label is not -1, as ``distill.SoftTargetTask``."""
+    student, teacher, labels = _kd_cases()
+    hint = _kd_hint(fn, student, teacher, labels)
+    if hint:
+        return verdict(False, "", hint)
+    return verdict(True, "your loss equals transferlib.distill.SoftTargetTask's at T = 1, 2 "
+                   "and 4, alpha = 0, 0.3, 0.5 and 1, with and without labelled rows.", "")
