@@ -159,6 +159,12 @@ def test_distill_command_runs_every_step_in_fast_mode(tmp_path):
     assert {"pytorch fp32", "onnxruntime fp32", "onnxruntime int8"} <= set(deploy["runtime"])
     student = deploy[(deploy["model"] == "student") & (deploy["runtime"] == "onnxruntime fp32")]
     assert float(student["size_vs_teacher"].iloc[0]) < 1  # 2.6 M parameters against 22.7 M
+    from transferlib.experiments.report import distill_table, markdown_tables
+
+    table = distill_table(out).set_index("strategy")
+    assert set(table.index) == {"teacher", "kd-all"}  # every model against lstm-labels
+    assert table["ci_low"].le(table["delta"]).all() and table["delta"].le(table["ci_high"]).all()
+    assert "| teacher | onnxruntime int8 |" in markdown_tables(out)
     bad = subprocess.run([sys.executable, "-m", "transferlib", "distill", "student", "--fast",
                           "--arms", "nonsense", "--out", str(out), "--models", str(models)],
                          capture_output=True, text=True, cwd=REPO)

@@ -187,6 +187,43 @@ def _zeroshot_md(zs: pd.DataFrame) -> list[str]:
     return out
 
 
+def distill_table(results: Path) -> pd.DataFrame:
+    """Teacher and students (``teacher_runs.csv`` + ``distill_runs.csv``): mean test accuracy
+    and every model's Δ against the LSTM trained on labels alone with its 95 % interval
+    (``stats.compare_to``, paired over the test reviews), median training seconds."""
+    runs, correct = [], []
+    for name in ("teacher", "distill"):
+        runs.append(pd.read_csv(results / f"{name}_runs.csv"))
+        correct.append(pd.read_csv(results / f"{name}_correct.csv", dtype={"test_correct": str}))
+    runs, correct = pd.concat(runs, ignore_index=True), pd.concat(correct, ignore_index=True)
+    table = compare_to(runs, "lstm-labels", correct=correct).rename(
+        columns={"delta_vs_lstm-labels": "delta"})
+    stats = runs.groupby("strategy").agg(test_std=("test_accuracy", "std"),
+                                         valid=("valid_accuracy", "mean"),
+                                         seconds=("seconds", "median"))
+    return table.merge(stats, left_on="strategy", right_index=True)
+
+
+def _distill_md(results: Path) -> list[str]:
+    out = ["| model | test accuracy (mean ± std) | seeds | Δ vs lstm-labels (95 % CI) | verdict "
+           "| valid | training s (median) |\n| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in distill_table(results).itertuples():
+        out.append(f"| {r.strategy} | {_pct(r.test_accuracy, r.test_std)} | {r.seeds} | "
+                   f"{100 * r.delta:+.1f} ({100 * r.ci_low:+.1f} … "
+                   f"{100 * r.ci_high:+.1f}) | {r.verdict} | {_pct(r.valid)} | {r.seconds:.0f} |")
+    deploy = results / "distill_deploy.csv"
+    if deploy.is_file():
+        out.append("\n| model | runtime | ms, batch 1 | ms, batch 64 | reviews/s at 64 | MB | "
+                   "test accuracy | throughput vs teacher | size vs teacher |\n"
+                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for r in pd.read_csv(deploy).itertuples():
+            out.append(f"| {r.model} | {r.runtime} | {r.latency_ms_batch1:.1f} | "
+                       f"{r.latency_ms_batch64:.1f} | {r.reviews_per_s_batch64:,.0f} | "
+                       f"{r.size_bytes / 1e6:.1f} | {_pct(r.test_accuracy)} | "
+                       f"{r.throughput_vs_teacher:.1f} | {r.size_vs_teacher:.2f} |")
+    return out
+
+
 def markdown_tables(results: Path) -> str:
     """The README's result tables, printed from the committed CSVs (so the README quotes the
     files, never a hand copy): ``python -m transferlib.experiments.report results``."""
@@ -196,6 +233,9 @@ def markdown_tables(results: Path) -> str:
         path = Path(results) / f"{name}.csv"
         if path.is_file():
             out += [f"\n{name} ({path}):\n", *fmt(pd.read_csv(path))]
+    if all((Path(results) / f"{n}_runs.csv").is_file() for n in ("teacher", "distill")):
+        out += [f"\ndistillation ({Path(results) / 'distill_runs.csv'}):\n",
+                *_distill_md(Path(results))]
     return "\n".join(out)
 
 
