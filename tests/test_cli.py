@@ -15,20 +15,23 @@ def fast(monkeypatch):
 
 @pytest.fixture(scope="module")
 def fast_lm(tmp_path_factory):
-    """A tiny source LM made by `pretrain` in fast mode, shared by the tests below."""
-    import os
-
+    """A tiny source LM made by `pretrain --fast`, shared by the tests below."""
     out = tmp_path_factory.mktemp("lm")
-    old = os.environ.get("TRANSFERLIB_FAST")
-    os.environ["TRANSFERLIB_FAST"] = "1"
-    try:
-        assert main(["pretrain", "--out", str(out), "--corpus", "brown", "--seed", "0"]) == 0
-    finally:
-        if old is None:
-            del os.environ["TRANSFERLIB_FAST"]
-        else:
-            os.environ["TRANSFERLIB_FAST"] = old
+    assert main(["pretrain", "--fast", "--out", str(out), "--corpus", "brown", "--seed", "0"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["fast_mode"] is True
     return out
+
+
+def test_the_fast_flag_alone_gives_the_fast_sizes(monkeypatch, small_csv, tmp_path):
+    """``--fast`` is read once at the entry point, with or without TRANSFERLIB_FAST."""
+    from transferlib.cli import build_parser, finetune_inputs
+    from transferlib.pipeline import default_sizes
+
+    monkeypatch.delenv("TRANSFERLIB_FAST", raising=False)
+    for flags, fast in (([], False), (["--fast"], True)):
+        args = build_parser("finetune").parse_args(
+            ["finetune", "--data", str(small_csv), "--out", str(tmp_path / "x"), *flags])
+        assert finetune_inputs(args)["sizes"] == default_sizes(fast)
 
 
 def test_pretrain_writes_a_loadable_model_with_metrics(fast_lm):

@@ -142,7 +142,7 @@ def test_distill_command_runs_every_step_in_fast_mode(tmp_path):
         done = subprocess.run([sys.executable, "-m", "transferlib", "distill", step, "--fast",
                                "--out", str(out), "--models", str(models), *extra],
                               capture_output=True, text=True, cwd=REPO,
-                              env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                              env={**os.environ, "TRANSFERLIB_FAST": "1"})
         assert done.returncode == 0, done.stderr[-2000:]
     runs = pd.read_csv(out / "distill_runs.csv")
     assert set(runs["strategy"]) == {"lstm-labels", "kd-all"}

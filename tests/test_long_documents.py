@@ -1,4 +1,4 @@
-"""Long documents (issue 21): the automatic way of reading (baselines.choose_reading), the
+"""Long documents: the automatic way of reading (baselines.choose_reading), the
 synthetic movie documents, and chunked reading through the training loop and the pipeline."""
 
 import pandas as pd
@@ -88,3 +88,23 @@ def test_short_texts_give_exactly_todays_finetune_results():
     with pytest.raises(ArgumentError, match="chunk_len"):
         finetune_classifier(frame, frame, None, get_strategy("scratch"), chunk_len=-2,
                             small_model=small, progress=False)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_an_onnx_export_reads_whole_documents_as_the_chunked_model_does(tmp_path):
+    """The exported graph is the unchunked one; on a long right-padded batch it still gives the
+    logits of chunked reading (chunks of 32), because carrying the state equals one pass."""
+    pytest.importorskip("onnxruntime")
+    from transferlib.export_onnx import export_classifier, run_session, session
+    from transferlib.model import ModelConfig
+
+    torch.manual_seed(0)
+    model = Classifier(ModelConfig(vocab_size=40, emb_dim=12, hidden_dim=16, num_layers=2,
+                                   out_dim=10, n_classes=2)).eval()
+    lengths = torch.tensor([300, 257, 140, 33, 1])
+    ids = torch.randint(4, 40, (len(lengths), 300))
+    ids[torch.arange(300)[None, :] >= lengths[:, None]] = 0  # right padding
+    sess = session(export_classifier(model, tmp_path / "m.onnx"))
+    with torch.no_grad():
+        chunked = model(ids, lengths, chunk_len=32)
+    torch.testing.assert_close(run_session(sess, ids, lengths), chunked, atol=1e-4, rtol=1e-4)

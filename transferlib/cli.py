@@ -92,10 +92,11 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from transferlib.training import LanguageModelTask, evaluate
 
     out = _writable_dir(args.out)
-    sizes = default_sizes()
+    fast = args.fast or fast_mode()  # read once, here at the entry point
+    sizes = default_sizes(fast)
     p = sizes["pretrain"]
-    train = load_source_corpus(args.corpus, fast=fast_mode(), split="train")
-    valid = load_source_corpus(args.corpus, fast=fast_mode(), split="valid")
+    train = load_source_corpus(args.corpus, fast=fast, split="train")
+    valid = load_source_corpus(args.corpus, fast=fast, split="valid")
     vectors = None
     if not args.no_vectors:
         from transferlib.vectors import load_word_vectors
@@ -112,12 +113,12 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         out_dim=p["out_dim"] if args.out_dim is None else args.out_dim,
         output_vocab_size=p["output_vocab_size"] if args.output_vocab is None
         else args.output_vocab)
-    test = load_source_corpus(args.corpus, fast=fast_mode(), split="test")
+    test = load_source_corpus(args.corpus, fast=fast, split="test")
     stream = LanguageModelStream(test, result.vocab, batch_size=16, bptt=result.metrics["bptt"])
     result.metrics["test_perplexity"] = evaluate(result.model, stream, LanguageModelTask(),
                                                  amp=not args.no_amp)["perplexity"]
     meta = {**result.metrics, "command": args.command_line,
-            "corpus": args.corpus, "seed": args.seed, "fast_mode": fast_mode(),
+            "corpus": args.corpus, "seed": args.seed, "fast_mode": fast,
             "machine": machine_info()}
     dtype = DTYPES[args.save_dtype]
     save_model(out, result.model, result.vocab, meta=meta,
@@ -151,7 +152,7 @@ def finetune_inputs(args: argparse.Namespace) -> dict:
     single-process command and every torchrun process."""
     from transferlib.pipeline import default_sizes
 
-    sizes = default_sizes()
+    sizes = default_sizes(args.fast or fast_mode())
     df, report = _read_splits(args)
     train, valid, test = (df[df["split"] == s].reset_index(drop=True)
                           for s in ("train", "valid", "test"))
@@ -298,9 +299,11 @@ def _read_unlabelled(path: str, column: str) -> list[str]:
 
 
 def saved_max_len(config: dict) -> int:
-    """The max_len a saved classifier was trained and tested with (96 for models saved before
-    it was recorded, the value ``finetune`` used then)."""
-    return int(config.get("meta", {}).get("max_len", 96))
+    """The max_len a saved classifier was trained and tested with (``DEFAULT_MAX_LEN`` for
+    models saved before it was recorded, the value ``finetune`` used then)."""
+    from transferlib.batching import DEFAULT_MAX_LEN
+
+    return int(config.get("meta", {}).get("max_len", DEFAULT_MAX_LEN))
 
 
 def saved_chunk_len(config: dict) -> int:
@@ -409,6 +412,8 @@ def _add_core_commands(sub: argparse._SubParsersAction) -> None:
                        help="use the CPU (with a warning) when --device is not available")
     for q in (p, f):
         q.add_argument("--no-amp", action="store_true", help="train in fp32 (no autocast)")
+        q.add_argument("--fast", action="store_true",
+                       help="fast mode: small data, sizes and epochs (as TRANSFERLIB_FAST=1)")
         q.add_argument("--resume", action="store_true",
                        help="continue an interrupted run from OUT/checkpoints (saved per epoch)")
 

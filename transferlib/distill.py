@@ -22,7 +22,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from transferlib.batching import BucketBatchSampler, TextClassificationDataset, make_loader
+from transferlib.batching import (
+    DEFAULT_MAX_LEN,
+    BucketBatchSampler,
+    TextClassificationDataset,
+    make_loader,
+)
 from transferlib.compression import distillation_loss
 from transferlib.errors import ArgumentError, DataError
 from transferlib.model import Classifier
@@ -39,7 +44,7 @@ class DistillConfig:
     epochs: int = 4
     lr: float = 2e-3
     batch_size: int = 64
-    max_len: int = 96
+    max_len: int = DEFAULT_MAX_LEN
     temperature: float = 2.0
     alpha: float = 0.5
     seed: int = 0

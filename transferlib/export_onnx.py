@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from transferlib.batching import TextClassificationDataset, make_loader
+from transferlib.batching import DEFAULT_MAX_LEN, TextClassificationDataset, make_loader
 from transferlib.compression import model_bytes
 from transferlib.compression import quantize_int8 as quantize_dynamic_int8
 from transferlib.errors import ArgumentError
@@ -78,7 +78,8 @@ def _batches(vocab: Vocab, texts: list[str], batch_size: int, max_len: int,
     return list(make_loader(ds, batch_size, shuffle=False))
 
 
-def check_export(model: Classifier, sess, vocab: Vocab, texts: list[str], max_len: int = 96,
+def check_export(model: Classifier, sess, vocab: Vocab, texts: list[str],
+                 max_len: int = DEFAULT_MAX_LEN,
                  atol: float = 1e-4) -> dict:
     """ONNX Runtime vs PyTorch on ``texts`` (batches of 64, variable lengths, padding): the
     largest logit difference and whether every prediction agrees."""
@@ -139,7 +140,8 @@ def classifier_runners(model: Classifier, vocab: Vocab, classes: list[str],
 
 
 def compare_runtimes(model: Classifier, vocab: Vocab, classes: list[str], test: pd.DataFrame,
-                     workdir: str | Path, max_len: int = 96, repeats: int = 20) -> pd.DataFrame:
+                     workdir: str | Path, max_len: int = DEFAULT_MAX_LEN,
+                     repeats: int = 20) -> pd.DataFrame:
     """PyTorch fp32 eager vs PyTorch int8 dynamic quantization vs ONNX Runtime fp32 vs ONNX
     Runtime int8: latency (median ms) at batch 1 and 64, size (files; the int8 PyTorch row:
     its weights as stored, ``compression.model_bytes``), test accuracy; ratios against
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         model, vocab, config = load_model(args.model)
         if not isinstance(model, Classifier):
             raise ArgumentError(f"{args.model} holds a language model, not a classifier")
-        max_len = int(config.get("meta", {}).get("max_len", 96))
+        max_len = int(config.get("meta", {}).get("max_len", DEFAULT_MAX_LEN))
         test = datasets.load_rotten_tomatoes("test")
         with tempfile.TemporaryDirectory() as tmp:
             path = export_classifier(model, Path(tmp) / "classifier.onnx")

@@ -17,7 +17,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from transferlib.batching import TextClassificationDataset, collate_padded, make_loader
+from transferlib.batching import (
+    DEFAULT_MAX_LEN,
+    TextClassificationDataset,
+    collate_padded,
+    make_loader,
+)
 from transferlib.errors import ArgumentError, DataError
 from transferlib.model import Classifier, LSTMEncoder, pool_valid
 from transferlib.param_groups import discriminative_groups, freeze_to
@@ -28,7 +33,7 @@ from transferlib.training import ClassificationTask, evaluate, fit, pick_device,
 
 @torch.no_grad()
 def encode_features(
-    encoder: LSTMEncoder, vocab: Vocab, texts: Sequence[str], max_len: int = 96,
+    encoder: LSTMEncoder, vocab: Vocab, texts: Sequence[str], max_len: int = DEFAULT_MAX_LEN,
     batch_size: int = 128,
 ) -> torch.Tensor:
     """Pooled sentence vectors ``[N, 3 * emb_dim]`` (``pool_valid`` over the encoder outputs,
@@ -80,7 +85,7 @@ def accuracy_on(model: Classifier, vocab: Vocab, classes: list[str], frame: pd.D
     """Accuracy of a trained classifier on a labelled frame (notebook 10)."""
     dev = pick_device(device)
     data = make_loader(TextClassificationDataset(frame["text"], frame["label"], vocab, classes,
-                                                 96), 256, shuffle=False)
+                                                 DEFAULT_MAX_LEN), 256, shuffle=False)
     return evaluate(model.to(dev), data, ClassificationTask(), dev, amp)["accuracy"]
 
 
@@ -95,7 +100,8 @@ def adapt_classifier(model: Classifier, vocab: Vocab, classes: list[str], train:
     model = copy.deepcopy(model)
     freeze_to(model, 0)
     data = make_loader(TextClassificationDataset(train["text"], train["label"], vocab, classes,
-                                                 96), batch_size, shuffle=True, seed=seed)
+                                                 DEFAULT_MAX_LEN), batch_size, shuffle=True,
+                       seed=seed)
     optimizer = torch.optim.AdamW(discriminative_groups(model, lr), weight_decay=0.0)
     fit(model, data, None, ClassificationTask(), optimizer, epochs, device=dev, amp=amp,
         scheduler=slanted_triangular(optimizer, epochs * len(data)), clip=1.0, progress=False)

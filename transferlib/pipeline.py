@@ -15,7 +15,12 @@ import pandas as pd
 import torch
 
 from transferlib import datasets
-from transferlib.batching import LanguageModelStream, TextClassificationDataset, make_loader
+from transferlib.batching import (
+    DEFAULT_MAX_LEN,
+    LanguageModelStream,
+    TextClassificationDataset,
+    make_loader,
+)
 from transferlib.checkpoint import load_language_model, read_config
 from transferlib.chunked import DEFAULT_GRAD_CHUNKS, check_chunking
 from transferlib.config import fast_mode
@@ -214,7 +219,7 @@ def finetune_classifier(
     lr: float = 2e-3,
     batch_size: int = 64,
     accumulate: int = 1,
-    max_len: int = 96,
+    max_len: int = DEFAULT_MAX_LEN,
     seed: int = 0,
     amp: bool = True,
     device: str = "auto",

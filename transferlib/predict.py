@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from transferlib.batching import collate_padded
+from transferlib.batching import DEFAULT_MAX_LEN, collate_padded
 from transferlib.chunked import chunk_kwargs
 from transferlib.model import Classifier
 from transferlib.text import Vocab, numericalize
@@ -12,7 +12,7 @@ from transferlib.text import Vocab, numericalize
 
 @torch.no_grad()
 def predict_texts(model: Classifier, vocab: Vocab, texts: list[str],
-                  max_len: int | None = 96, chunk_len: int = 0) -> list[list[float]]:
+                  max_len: int | None = DEFAULT_MAX_LEN, chunk_len: int = 0) -> list[list[float]]:
     """Class probabilities for each text (one list per text, in the model's class order);
     ``chunk_len > 0`` reads texts longer than that in chunks (``chunked``, notebook 06)."""
     if not texts:

@@ -132,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m transferlib.bench.softmax")
     parser.add_argument("--steps", type=positive_int, default=None)
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser.add_argument("--fast", action="store_true", help="tiny data (as TRANSFERLIB_FAST=1)")
     args = parser.parse_args(argv)
-    fast = fast_mode()
+    fast = args.fast or fast_mode()
     train = datasets.load_source_sentences("both", "train")
     valid = datasets.load_source_sentences("both", "valid")
     if fast:

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from transferlib import datasets
-from transferlib.batching import TextClassificationDataset, make_loader
+from transferlib.batching import DEFAULT_MAX_LEN, TextClassificationDataset, make_loader
 from transferlib.bench.measure import PeakMemory, Stream
 from transferlib.checkpoint import load_language_model
 from transferlib.compression import apply_lora
@@ -43,7 +43,7 @@ class Sizes:
     """How much each measurement runs (fast mode: CI-sized; full: the committed table)."""
 
     batch_size: int = 64
-    max_len: int = 96
+    max_len: int = DEFAULT_MAX_LEN
     n_train: int | None = None        # None: the whole train split
     n_valid: int = 1000               # the fixed valid subset every row is scored on
     warmup: int = 2

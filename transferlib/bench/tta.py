@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from transferlib import datasets
-from transferlib.batching import TextClassificationDataset, make_loader
+from transferlib.batching import DEFAULT_MAX_LEN, TextClassificationDataset, make_loader
 from transferlib.naive import NaiveTextClassifier
 from transferlib.pipeline import initial_classifier, strategy_optimizer
 from transferlib.strategies import get_strategy
@@ -163,7 +163,7 @@ def time_to(curve: pd.DataFrame, threshold: float) -> pd.Series | None:
 
 
 def time_to_accuracy(pretrained: str, epochs: int = 6, eval_every: int = 20, lr: float = 2e-3,
-                     seed: int = 0, max_len: int = 96, arms: tuple[Arm, ...] = ARMS,
+                     seed: int = 0, max_len: int = DEFAULT_MAX_LEN, arms: tuple[Arm, ...] = ARMS,
                      max_train: int | None = None, levels: tuple[float, ...] = (0.70, 0.75, 0.80),
                      lm_epochs: int = 2, device: str = "auto"
                      ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, _Run]]:
@@ -307,9 +307,9 @@ def cmd_tta(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = export_classifier(transfer.model.cpu().float(), Path(tmp) / "check.onnx")
         check = check_export(transfer.model, session(onnx_path), transfer.vocab,
-                             list(rows["text"]), 96)
+                             list(rows["text"]), DEFAULT_MAX_LEN)
         deploy = compare_runtimes(transfer.model, transfer.vocab, sorted(test["label"].unique()),
-                                  rows, tmp, 96,
+                                  rows, tmp, DEFAULT_MAX_LEN,
                                   3 if fast else args.repeats)
     for name, frame in (("tta", table), ("tta_curves", curves), ("tta_arms", summary),
                         ("onnx", deploy)):

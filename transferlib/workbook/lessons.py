@@ -140,7 +140,7 @@ def mode_step_time(fast: bool, steps: int = 3, batch_size: int = 64, seed: int =
     import statistics
 
     from transferlib import datasets
-    from transferlib.batching import TextClassificationDataset, collate_padded
+    from transferlib.batching import DEFAULT_MAX_LEN, TextClassificationDataset, collate_padded
     from transferlib.model import Classifier, ModelConfig, count_parameters
     from transferlib.pipeline import default_sizes
     from transferlib.training import ClassificationTask
@@ -154,7 +154,7 @@ def mode_step_time(fast: bool, steps: int = 3, batch_size: int = 64, seed: int =
     model = Classifier(cfg)
     sample = train.sample(n=batch_size, random_state=seed)
     data = TextClassificationDataset(sample["text"], sample["label"], vocab,
-                                     ["negative", "positive"], 96)
+                                     ["negative", "positive"], DEFAULT_MAX_LEN)
     batch = collate_padded([data[i] for i in range(len(data))])
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     task, times = ClassificationTask(), []
@@ -240,7 +240,7 @@ def lora_finetune(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame,
     LSTM layers + the head, everything else frozen (the embedding too, unless
     ``train_embedding``), through ``training.fit`` with early stopping on ``valid``; returns
     test accuracy, top share, trainable parameters and seconds (notebook 10)."""
-    from transferlib.batching import TextClassificationDataset, make_loader
+    from transferlib.batching import DEFAULT_MAX_LEN, TextClassificationDataset, make_loader
     from transferlib.compression import apply_lora
     from transferlib.model import count_parameters
     from transferlib.pipeline import classifier_from_source
@@ -253,7 +253,8 @@ def lora_finetune(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame,
     model.encoder.embedding.weight.requires_grad_(train_embedding)
     device = pick_device("auto")
     model.to(device)
-    loaders = [make_loader(TextClassificationDataset(f["text"], f["label"], vocab, classes, 96),
+    loaders = [make_loader(TextClassificationDataset(f["text"], f["label"], vocab, classes,
+                                                     DEFAULT_MAX_LEN),
                            64 if i == 0 else 256, shuffle=i == 0, seed=seed)
                for i, f in enumerate((train, valid, test))]
     trainable = [p for p in model.parameters() if p.requires_grad]

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from transferlib import datasets
-from transferlib.batching import TextClassificationDataset, collate_padded
+from transferlib.batching import DEFAULT_MAX_LEN, TextClassificationDataset, collate_padded
 from transferlib.checkpoint import load_language_model
 from transferlib.config import source_model_dir
 from transferlib.model import Classifier, LanguageModel, ModelConfig
@@ -51,7 +51,7 @@ def _reference() -> tuple[Classifier, Vocab, tuple[torch.Tensor, torch.Tensor]]:
     transfer_encoder(reference, source, source_vocab, vocab)
     valid = datasets.load_rotten_tomatoes("valid").head(N_REVIEWS)
     dataset = TextClassificationDataset(valid["text"], valid["label"], vocab,
-                                        ["negative", "positive"], max_len=96)
+                                        ["negative", "positive"], max_len=DEFAULT_MAX_LEN)
     ids, lengths, _ = collate_padded([dataset[i] for i in range(len(dataset))])
     return reference.eval(), vocab, (ids, lengths)
 
