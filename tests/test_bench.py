@@ -25,8 +25,8 @@ from transferlib.bench.train import (
     best_lever,
 )
 from transferlib.cli import main
+from transferlib.devices import amp_dtype
 from transferlib.model import ModelConfig
-from transferlib.training import amp_dtype
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,8 @@ from transferlib.compression import (
     sparsity,
 )
 from transferlib.model import Classifier, ModelConfig
-from transferlib.training import ClassificationTask, fit
+from transferlib.tasks import ClassificationTask
+from transferlib.training import fit
 
 CFG = ModelConfig(vocab_size=60, emb_dim=16, hidden_dim=24, num_layers=2, emb_dropout=0.0,
                   layer_dropout=0.0, out_dropout=0.0, n_classes=3, head_hidden=8)

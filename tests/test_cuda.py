@@ -16,7 +16,8 @@ import torch.distributed as dist
 from transferlib.batching import TextClassificationDataset, collate_padded, make_loader
 from transferlib.model import Classifier
 from transferlib.parallel import DistContext, backend_for, wrap_ddp
-from transferlib.training import ClassificationTask, evaluate, fit
+from transferlib.tasks import ClassificationTask
+from transferlib.training import evaluate, fit
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 CUDA = torch.device("cuda")

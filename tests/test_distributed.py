@@ -31,7 +31,8 @@ from transferlib.parallel import (
     per_rank_batch,
     wrap_ddp,
 )
-from transferlib.training import ClassificationTask, fit
+from transferlib.tasks import ClassificationTask
+from transferlib.training import fit
 
 CFG = ModelConfig(vocab_size=40, emb_dim=8, hidden_dim=12, num_layers=2, emb_dropout=0.0,
                   layer_dropout=0.0, out_dropout=0.0, n_classes=2, head_hidden=6)

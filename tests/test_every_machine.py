@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from transferlib.batching import TextClassificationDataset, make_loader
+from transferlib.devices import amp_dtype, cpu_supports_bf16_lstm
 from transferlib.text import Vocab
-from transferlib.training import amp_dtype, cpu_supports_bf16_lstm
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))

@@ -85,7 +85,8 @@ def test_a_half_written_function_is_rejected_without_raising(shipped, capsys):
 
 
 def test_calling_the_library_measurement_is_refused(shipped, capsys):
-    from transferlib.training import LanguageModelTask, evaluate
+    from transferlib.tasks import LanguageModelTask
+    from transferlib.training import evaluate
 
     def held_out_perplexity(model, stream):
         return evaluate(model, stream, LanguageModelTask())["perplexity"]

@@ -17,9 +17,9 @@ LAYERS: list[tuple[str, set[str]]] = [
         "__init__", "errors", "config", "text", "datasets", "datasets.loaders", "datasets.build",
         "datasets.build_vectors", "vectors", "csvdata"}),
     ("core: model, batching, training loop, checkpoints, parameter groups, DDP parts", {
-        "model", "chunked", "batching", "resume", "training", "checkpoint", "param_groups",
-        "schedules", "regularizers", "strategies", "stats", "predict", "baselines", "naive",
-        "generate", "compression", "export_onnx", "parallel", "augment", "teacher"}),
+        "model", "chunked", "batching", "resume", "devices", "tasks", "training", "checkpoint",
+        "param_groups", "schedules", "regularizers", "strategies", "stats", "predict", "baselines",
+        "naive", "generate", "compression", "export_onnx", "parallel", "augment", "teacher"}),
     ("transfer recipes: vocabulary transfer, fine-tuning, zero- and few-shot", {
         "transfer", "pipeline", "zeroshot", "fewshot", "distill"}),
     ("applications: experiments, benchmarks, DDP scaling, command lines", {

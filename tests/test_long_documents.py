@@ -10,7 +10,8 @@ from transferlib.batching import TextClassificationDataset, make_loader
 from transferlib.errors import ArgumentError
 from transferlib.model import Classifier
 from transferlib.predict import predict_texts
-from transferlib.training import ClassificationTask, evaluate, predictions
+from transferlib.tasks import ClassificationTask
+from transferlib.training import evaluate, predictions
 
 LONG = ["word " * 300] * 5 + ["word " * 50] * 4
 SHORT = ["a short text of six words"] * 9

@@ -17,6 +17,7 @@ from transferlib.batching import TextClassificationDataset, make_loader
 from transferlib.checkpoint import save_model
 from transferlib.cli import _writable_dir, main
 from transferlib.csvdata import read_labelled_csv, read_text_csv
+from transferlib.devices import pick_device
 from transferlib.errors import DataError, TrainingError
 from transferlib.model import Classifier, LanguageModel, ModelConfig
 from transferlib.param_groups import discriminative_groups, layer_groups
@@ -24,8 +25,9 @@ from transferlib.regularizers import L2, L2SP, make_regularizer
 from transferlib.resume import load_training_state
 from transferlib.schedules import slanted_triangular
 from transferlib.strategies import PRESETS, Strategy, get_strategy
+from transferlib.tasks import ClassificationTask
 from transferlib.text import Vocab, numericalize, tokenize
-from transferlib.training import ClassificationTask, evaluate, fit, pick_device
+from transferlib.training import evaluate, fit
 
 POS = ["a great film", "i loved it", "superb acting", "great fun", "a moving story"]
 NEG = ["a dull film", "i hated it", "awful acting", "boring mess", "a flat story"]

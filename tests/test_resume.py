@@ -22,8 +22,9 @@ from transferlib.param_groups import discriminative_groups, gradual_unfreezing
 from transferlib.regularizers import L2SP
 from transferlib.resume import LATEST, load_training_state
 from transferlib.schedules import one_cycle, slanted_triangular
+from transferlib.tasks import ClassificationTask, LanguageModelTask
 from transferlib.text import Vocab, tokenize
-from transferlib.training import ClassificationTask, LanguageModelTask, fit, set_seed
+from transferlib.training import fit, set_seed
 
 EPOCHS = 4
 TIMING = ["seconds", "tokens_per_s"]

@@ -4,10 +4,12 @@ import pytest
 import torch
 
 from transferlib.batching import LanguageModelStream, TextClassificationDataset, make_loader
+from transferlib.devices import pick_device
 from transferlib.errors import ArgumentError, TrainingError
 from transferlib.model import Classifier, LanguageModel, ModelConfig
 from transferlib.regularizers import L2SP
-from transferlib.training import ClassificationTask, LanguageModelTask, evaluate, fit, pick_device
+from transferlib.tasks import ClassificationTask, LanguageModelTask
+from transferlib.training import evaluate, fit
 
 
 def test_language_model_loss_falls_on_a_tiny_corpus(tiny_cfg, tiny_vocab, tiny_texts):
@@ -160,3 +162,15 @@ def test_fit_mode_overrides_the_table_and_unknown_metrics_need_one(
         _fit_scripted(tiny_cfg, tiny_vocab, tiny_texts, "kappa", script)
     with pytest.raises(ArgumentError, match="got 'up'"):
         _fit_scripted(tiny_cfg, tiny_vocab, tiny_texts, "f1", script, mode="up")
+
+
+def test_torch_threads_puts_the_count_back_even_after_an_error():
+    from transferlib.devices import torch_threads
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError), torch_threads(1):
+        assert torch.get_num_threads() == 1
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+    with torch_threads(None):
+        assert torch.get_num_threads() == before

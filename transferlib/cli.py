@@ -59,7 +59,7 @@ def _writable_dir(path: str) -> Path:
 def _device(args: argparse.Namespace) -> str:
     """``--device``; with ``--allow-cpu-fallback`` an unavailable device becomes 'cpu' with a
     warning on stderr (without it, the pipeline raises a clear error)."""
-    from transferlib.training import pick_device
+    from transferlib.devices import pick_device
 
     if not args.allow_cpu_fallback:
         return args.device
@@ -89,7 +89,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from transferlib.batching import LanguageModelStream
     from transferlib.checkpoint import save_model
     from transferlib.pipeline import default_sizes, load_source_corpus, pretrain_language_model
-    from transferlib.training import LanguageModelTask, evaluate
+    from transferlib.tasks import LanguageModelTask
+    from transferlib.training import evaluate
 
     out = _writable_dir(args.out)
     fast = args.fast or fast_mode()  # read once, here at the entry point
@@ -212,7 +213,7 @@ def baseline_metrics(train, test, seed: int) -> dict:
 
 
 def save_finetune_outputs(out: Path, result, args: argparse.Namespace, inputs: dict,
-                          shown: tuple[str, ...]) -> dict:
+                          command: str, shown: tuple[str, ...]) -> dict:
     """Write the model, history.csv and metrics.json of a finetune run; print a summary."""
     from transferlib.checkpoint import save_model
 
@@ -221,7 +222,7 @@ def save_finetune_outputs(out: Path, result, args: argparse.Namespace, inputs: d
                "reading": inputs["reading"], "truncated": inputs["truncated"],
                "pretrained": inputs["pretrained"],
                "data": str(args.data), "skipped_rows": inputs["report"].skipped,
-               "command": args.command_line}
+               "command": command}
     save_model(out, result.model, result.vocab, classes=result.classes, meta=metrics)
     result.history.to_csv(out / "history.csv", index=False)
     _write_json(out / "metrics.json", metrics)
@@ -277,9 +278,9 @@ def _finetune(args: argparse.Namespace, ctx) -> int:
         if result.transfer is not None:
             print(result.transfer)
         print(inputs["max_len_note"])
-        if ctx is not None:
-            args.command_line = "torchrun ... " + args.command_line.removeprefix("python ")
-        save_finetune_outputs(out, result, args, inputs,
+        command = args.command_line if ctx is None else \
+            "torchrun ... " + args.command_line.removeprefix("python ")
+        save_finetune_outputs(out, result, args, inputs, command,
                               ("valid_accuracy", "test_accuracy", "majority_accuracy",
                                "tfidf_logreg_accuracy", "n_train", "n_test", "max_len",
                                "chunk_len", "world_size", "seconds", "total_seconds"))
@@ -315,7 +316,9 @@ def saved_chunk_len(config: dict) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from transferlib.batching import TextClassificationDataset, make_loader
     from transferlib.checkpoint import load_model
-    from transferlib.training import ClassificationTask, evaluate, pick_device
+    from transferlib.devices import pick_device
+    from transferlib.tasks import ClassificationTask
+    from transferlib.training import evaluate
 
     model, vocab, config = load_model(args.model)
     df, _ = _read_splits(args)
@@ -336,8 +339,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from transferlib.checkpoint import load_model
+    from transferlib.devices import pick_device
     from transferlib.predict import predict_texts
-    from transferlib.training import pick_device
 
     model, vocab, config = load_model(args.model)
     model.to(pick_device(_device(args)))
@@ -484,6 +487,11 @@ def main(argv: list[str] | None = None) -> int:
                                     *(repo_relative(a) if a.startswith("/") else a
                                       for a in argv)])
     try:
+        if getattr(args, "threads", None):  # --threads N: for this command only
+            from transferlib.devices import torch_threads
+
+            with torch_threads(args.threads):
+                return args.func(args)
         return args.func(args)
     except TransferlibError as exc:  # expected failures; a bug keeps its traceback
         print(f"error: {exc}", file=sys.stderr)

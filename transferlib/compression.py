@@ -10,7 +10,7 @@ Taught in notebook 08 (efficiency); ``python -m transferlib bench`` measures eac
   to the caller, who reports them next to the numbers.
 - ``prune_magnitude``: L1 (magnitude) unstructured pruning with ``torch.nn.utils.prune``.
 - ``DistillationTask``: a student learns from a teacher's softened logits (Hinton et al. 2015),
-  with the same interface as ``training.ClassificationTask`` so ``fit`` trains it.
+  with the same interface as ``tasks.ClassificationTask`` so ``fit`` trains it.
 - ``LoRALSTM`` / ``apply_lora``: a low-rank update ``W + (alpha/r) B A`` on each LSTM's input
   and hidden weight matrices (Hu et al. 2021), base weights frozen, head trainable.
 """
@@ -147,7 +147,7 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 class DistillationTask:
     """Batches ``(ids, lengths, labels)`` → ``alpha · distillation + (1 - alpha) · CE`` for a
     student; the teacher runs in eval mode without gradients. Same interface as
-    ``training.ClassificationTask`` (``start_epoch``/``step``/``metrics``/``monitor``), so
+    ``tasks.ClassificationTask`` (``start_epoch``/``step``/``metrics``/``monitor``), so
     ``fit(student, ..., DistillationTask(teacher), ...)`` trains it. Taught in notebook 08."""
 
     monitor = "accuracy"

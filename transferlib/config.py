@@ -22,7 +22,7 @@ def fast_mode() -> bool:
 
 
 def cpu_bf16_override() -> bool | None:
-    """``TRANSFERLIB_CPU_BF16=on|off`` forces what ``training.cpu_supports_bf16_lstm`` answers
+    """``TRANSFERLIB_CPU_BF16=on|off`` forces what ``devices.cpu_supports_bf16_lstm`` answers
     (to run the notebooks as an AVX2-only or an AVX-512-bf16 CPU would); unset or ``auto``: None,
     probe the CPU. Forcing ``on`` where the CPU lacks bf16 makes bf16 LSTMs fail, as they would."""
     value = os.environ.get(CPU_BF16_ENV, "").strip().lower()

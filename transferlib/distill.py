@@ -33,8 +33,9 @@ from transferlib.errors import ArgumentError, DataError
 from transferlib.model import Classifier
 from transferlib.pipeline import classifier_from_source, test_metrics
 from transferlib.schedules import one_cycle
+from transferlib.tasks import ClassificationTask
 from transferlib.text import Vocab, numericalize
-from transferlib.training import ClassificationTask, evaluate, fit, set_seed
+from transferlib.training import evaluate, fit, set_seed
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ from transferlib.parallel import (
     shutdown,
     wrap_ddp,
 )
-from transferlib.training import ClassificationTask, fit
+from transferlib.tasks import ClassificationTask
+from transferlib.training import fit
 
 
 def _scale_worker(argv: list[str]) -> int:

@@ -23,12 +23,14 @@ from transferlib.batching import (
     collate_padded,
     make_loader,
 )
+from transferlib.devices import pick_device
 from transferlib.errors import ArgumentError, DataError
 from transferlib.model import Classifier, LSTMEncoder, pool_valid
 from transferlib.param_groups import discriminative_groups, freeze_to
 from transferlib.schedules import slanted_triangular
+from transferlib.tasks import ClassificationTask
 from transferlib.text import Vocab, numericalize
-from transferlib.training import ClassificationTask, evaluate, fit, pick_device, set_seed
+from transferlib.training import evaluate, fit, set_seed
 
 
 @torch.no_grad()

@@ -21,8 +21,9 @@ import torch
 from transferlib.batching import LanguageModelStream
 from transferlib.errors import ArgumentError
 from transferlib.model import LanguageModel
+from transferlib.tasks import LanguageModelTask
 from transferlib.text import SPECIALS, Vocab, tokenize
-from transferlib.training import LanguageModelTask, evaluate
+from transferlib.training import evaluate
 
 _NO_SPACE_BEFORE = re.compile(r" ([,.;:!?)\]}%])")
 _NO_SPACE_AFTER = re.compile(r"([(\[{$]) ")

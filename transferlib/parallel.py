@@ -26,8 +26,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from transferlib.batching import BucketBatchSampler, TextClassificationDataset, collate_padded
+from transferlib.devices import pick_device
 from transferlib.errors import ArgumentError, TrainingError
-from transferlib.training import pick_device
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from transferlib.batching import (
 from transferlib.checkpoint import load_language_model, read_config
 from transferlib.chunked import DEFAULT_GRAD_CHUNKS, check_chunking
 from transferlib.config import fast_mode
+from transferlib.devices import pick_device
 from transferlib.errors import ArgumentError, DataError
 from transferlib.model import Classifier, LanguageModel, ModelConfig, count_parameters
 from transferlib.parallel import (
@@ -43,16 +44,9 @@ from transferlib.param_groups import (
 from transferlib.regularizers import make_regularizer
 from transferlib.schedules import make_scheduler, one_cycle, slanted_triangular
 from transferlib.strategies import Strategy
+from transferlib.tasks import ClassificationTask, LanguageModelTask
 from transferlib.text import Vocab, tokenize
-from transferlib.training import (
-    ClassificationTask,
-    LanguageModelTask,
-    evaluate,
-    fit,
-    pick_device,
-    predictions,
-    set_seed,
-)
+from transferlib.training import evaluate, fit, predictions, set_seed
 from transferlib.transfer import (
     TransferReport,
     build_target_vocab,

@@ -1,8 +1,8 @@
 """One training loop for the language model and the classifier.
 
-Taught in notebook 06. ``fit`` runs epochs of a *task* (``ClassificationTask`` or
-``LanguageModelTask``: how a batch becomes a loss) with: device chosen by capability, optional
-autocast (bf16 on CPU, fp16 + GradScaler on CUDA), gradient clipping, any
+Taught in notebooks 03 and 06. ``fit`` runs epochs of a *task* (``tasks``: how a batch becomes
+a loss) on any device (``devices``) with: optional autocast (bf16 on CPU, fp16 + GradScaler on
+CUDA), gradient clipping, any
 ``torch.optim.lr_scheduler`` stepped per batch, a regularizer ``λ R(w)`` added to the loss, early
 stopping on the validation metric (best weights restored), NaN/inf detection (loss and gradient
 norm), out-of-memory errors that suggest a smaller batch, tqdm progress bars, a per-epoch history
@@ -12,10 +12,8 @@ as a pandas DataFrame, and per-epoch training checkpoints to resume an interrupt
 from __future__ import annotations
 
 import copy
-import functools
 import math
 import random
-import re
 import sys
 import time
 import warnings
@@ -27,14 +25,14 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from transferlib.chunked import DEFAULT_GRAD_CHUNKS, chunk_kwargs
-from transferlib.config import cpu_bf16_override
+from transferlib.chunked import chunk_kwargs
+from transferlib.devices import autocast
 from transferlib.errors import ArgumentError, TrainingError
 from transferlib.resume import TrainingState
+from transferlib.tasks import Task
 
 
 def set_seed(seed: int) -> None:
@@ -42,76 +40,6 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def pick_device(prefer: str = "auto", allow_cpu_fallback: bool = False) -> torch.device:
-    """``'auto'``: CUDA if available, else Apple MPS, else CPU. ``'cuda'``, ``'cuda:N'`` or
-    ``'mps'`` that are not available raise a clear ``TrainingError`` instead of silently falling
-    back; with ``allow_cpu_fallback=True`` they warn (``RuntimeWarning``) and return the CPU."""
-    mps_ok = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-    if prefer == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps" if mps_ok else "cpu")
-    if prefer == "cpu":
-        return torch.device("cpu")
-    if match := re.fullmatch(r"cuda(?::(\d+))?", prefer):
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count and int(match.group(1) or 0) < count:
-            return torch.device(prefer)
-        problem = (f"{prefer} was requested but this machine has {count} CUDA device(s)" if count
-                   else "CUDA was requested but is not available on this machine")
-    elif prefer == "mps":
-        if mps_ok:
-            return torch.device("mps")
-        problem = "MPS was requested but is not available"
-    else:
-        raise ArgumentError(f"unknown device {prefer!r}; allowed: auto, cpu, cuda, cuda:N, mps")
-    if allow_cpu_fallback:
-        warnings.warn(f"{problem}; training on the CPU instead (CPU fallback allowed)",
-                      RuntimeWarning, stacklevel=2)
-        return torch.device("cpu")
-    raise TrainingError(f"{problem}; use --device cpu (or auto), or allow the CPU with "
-                        "--allow-cpu-fallback")
-
-
-def cpu_supports_bf16_lstm() -> bool:
-    """Whether this CPU runs an ``nn.LSTM`` under bf16 autocast: oneDNN needs native bf16
-    instructions (AVX-512 BF16 or AMX); on an AVX2-only CPU it fails. Probed once per process,
-    on a tiny layer, so the answer is what this machine does, not what its flags suggest;
-    ``TRANSFERLIB_CPU_BF16=on|off`` (``config.cpu_bf16_override``) forces the answer."""
-    forced = cpu_bf16_override()
-    return _probe_bf16_lstm() if forced is None else forced
-
-
-@functools.cache
-def _probe_bf16_lstm() -> bool:
-    with torch.random.fork_rng(devices=[]):  # the probe's init must not shift the seeded RNG
-        try:
-            lstm = nn.LSTM(4, 4, batch_first=True)
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                out, _ = lstm(torch.zeros(1, 2, 4, requires_grad=True))
-            out.float().sum().backward()
-            return True
-        except RuntimeError:
-            return False
-
-
-def amp_dtype(device: torch.device) -> torch.dtype | None:
-    """The autocast dtype this device supports: bf16 on a CPU that runs bf16 LSTMs
-    (``cpu_supports_bf16_lstm``), fp16 on CUDA, None elsewhere (then ``amp`` is a no-op)."""
-    if device.type == "cpu":
-        return torch.bfloat16 if cpu_supports_bf16_lstm() else None
-    if device.type == "cuda":
-        return torch.float16
-    return None
-
-
-def autocast(device: torch.device, enabled: bool):
-    """``torch.autocast`` with the right dtype for ``device`` (a no-op when disabled)."""
-    dtype = amp_dtype(device) if enabled else None
-    return torch.autocast(device.type, dtype=dtype or torch.float32,
-                          enabled=bool(enabled and dtype is not None))
 
 
 Mode = Literal["max", "min"]
@@ -137,63 +65,6 @@ def monitor_mode(monitor: str, mode: Mode | None = None) -> Mode:
     if mode not in ("max", "min"):
         raise ArgumentError(f"mode must be 'max' or 'min', got {mode!r}")
     return mode
-
-
-class ClassificationTask:
-    """Batches ``(ids, lengths, labels)`` → cross-entropy loss and accuracy. ``chunk_len > 0``
-    reads long texts in chunks of that many tokens (``chunked``, BPT3C), back-propagating
-    through the last ``grad_chunks`` of them."""
-
-    monitor = "accuracy"  # larger is better
-
-    def __init__(self, packed: bool = False, chunk_len: int = 0,
-                 grad_chunks: int = DEFAULT_GRAD_CHUNKS):
-        self.packed = packed
-        self.chunking = chunk_kwargs(chunk_len, grad_chunks)
-
-    def start_epoch(self, train: bool) -> None:
-        pass
-
-    def step(self, model: nn.Module, batch, device: torch.device):
-        ids, lengths, labels = batch
-        ids, labels = ids.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        logits = model(ids, lengths.to(device), packed=self.packed, **self.chunking)
-        loss = F.cross_entropy(logits.float(), labels)
-        correct = (logits.argmax(dim=1) == labels).sum()
-        return loss, labels.numel(), correct, int(lengths.sum())
-
-    @staticmethod
-    def metrics(loss_sum: float, n: int, correct: float) -> dict[str, float]:
-        return {"loss": loss_sum / n, "accuracy": correct / n}
-
-
-class LanguageModelTask:
-    """Windows ``(inputs, targets)`` of a token stream → next-word loss; carries the LSTM state
-    across windows (truncated BPTT) and detaches it so gradients stop at the window edge."""
-
-    monitor = "perplexity"  # smaller is better
-
-    def __init__(self):
-        self.state = None
-
-    def start_epoch(self, train: bool) -> None:
-        self.state = None
-
-    def step(self, model: nn.Module, batch, device: torch.device):
-        inputs, targets = batch[0].to(device), batch[1].to(device)
-        logits, state = model(inputs, self.state)
-        self.state = [(h.detach(), c.detach()) for h, c in state]
-        core = getattr(model, "module", model)  # DistributedDataParallel wraps the model
-        if hasattr(core, "output_targets"):  # a softmax over fewer words than the vocabulary
-            targets = core.output_targets(targets)
-        loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1))
-        correct = (logits.argmax(dim=-1) == targets).sum()
-        return loss, targets.numel(), correct, targets.numel()
-
-    @staticmethod
-    def metrics(loss_sum: float, n: int, correct: float) -> dict[str, float]:
-        loss = loss_sum / n
-        return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "accuracy": correct / n}
 
 
 def _set_epoch(data: Iterable, epoch: int) -> None:
@@ -226,7 +97,7 @@ def _out_of_memory(where: str, batch, device: torch.device) -> TrainingError:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Iterable, task, device: torch.device | None = None,
+def evaluate(model: nn.Module, data: Iterable, task: Task, device: torch.device | None = None,
              amp: bool = False) -> dict[str, float]:
     """Average loss and metrics of ``model`` on ``data`` in eval mode (no dropout, no grads)."""
     device = device or next(model.parameters()).device
@@ -327,7 +198,7 @@ class _Loop:
     """Everything a training step needs that stays the same for the whole run."""
 
     model: nn.Module
-    task: object
+    task: Task
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler | None
     scaler: torch.amp.GradScaler
@@ -448,7 +319,7 @@ def fit(
     model: nn.Module,
     train_data: Iterable,
     valid_data: Iterable | None,
-    task,
+    task: Task,
     optimizer: torch.optim.Optimizer,
     epochs: int,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,

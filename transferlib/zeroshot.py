@@ -26,6 +26,7 @@ import torch
 
 from transferlib.batching import collate_padded
 from transferlib.checkpoint import load_language_model
+from transferlib.devices import pick_device
 from transferlib.errors import ArgumentError, DataError
 from transferlib.fewshot import (
     class_prototypes,
@@ -35,7 +36,6 @@ from transferlib.fewshot import (
 )
 from transferlib.model import LanguageModel
 from transferlib.text import Vocab, tokenize
-from transferlib.training import pick_device
 from transferlib.vectors import WordVectors
 
 # (template, {class: label word}); "{}" is replaced by the class's word. Lower case, spaces

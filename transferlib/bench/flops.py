@@ -26,7 +26,8 @@ from transferlib import datasets
 from transferlib.batching import LanguageModelStream
 from transferlib.errors import ArgumentError
 from transferlib.model import LanguageModel, ModelConfig
-from transferlib.training import LanguageModelTask, fit, set_seed
+from transferlib.tasks import LanguageModelTask
+from transferlib.training import fit, set_seed
 
 
 def lstm_layer_sizes(cfg: ModelConfig) -> list[tuple[int, int]]:

@@ -29,7 +29,8 @@ from transferlib.compression import (
     sparsity,
 )
 from transferlib.model import count_parameters
-from transferlib.training import ClassificationTask, evaluate, fit, set_seed
+from transferlib.tasks import ClassificationTask
+from transferlib.training import evaluate, fit, set_seed
 
 PRUNE_AMOUNTS = (0.3, 0.5, 0.7, 0.9)
 CPU = torch.device("cpu")

@@ -41,8 +41,8 @@ from transferlib.bench.train import (
 )
 from transferlib.checkpoint import atomic_write_text, read_config
 from transferlib.config import fast_mode, machine_info, source_model_dir
+from transferlib.devices import amp_dtype, pick_device
 from transferlib.errors import ArgumentError
-from transferlib.training import amp_dtype, pick_device
 
 TARGETS = {"finetune_speedup": 4.0, "lm_fraction_of_peak": 0.40}
 COLUMNS = ["section", "row", "what", "settings", "tokens_per_s", "speedup", "peak_mem_mb",

@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from transferlib.batching import LanguageModelStream
+from transferlib.devices import autocast
 from transferlib.model import LanguageModel, ModelConfig
 from transferlib.text import Vocab
-from transferlib.training import autocast
 
 
 class AdaptiveLM(nn.Module):

@@ -32,7 +32,8 @@ from transferlib.config import repo_relative
 from transferlib.model import Classifier, LanguageModel, ModelConfig, count_parameters
 from transferlib.param_groups import freeze_to, layer_groups
 from transferlib.pipeline import CLASSIFIER_DROPOUT
-from transferlib.training import ClassificationTask, evaluate, fit, set_seed
+from transferlib.tasks import ClassificationTask
+from transferlib.training import evaluate, fit, set_seed
 from transferlib.transfer import build_target_vocab, transfer_encoder
 
 CLASSES = ["negative", "positive"]

@@ -26,10 +26,11 @@ import torch
 
 from transferlib import datasets
 from transferlib.batching import DEFAULT_MAX_LEN, TextClassificationDataset, make_loader
+from transferlib.devices import autocast, pick_device
 from transferlib.naive import NaiveTextClassifier
 from transferlib.pipeline import initial_classifier, strategy_optimizer
 from transferlib.strategies import get_strategy
-from transferlib.training import autocast, pick_device, set_seed
+from transferlib.training import set_seed
 
 SEED_LOOP = "seed"  # an Arm.strategy that is not a preset: the blog post's own model and loop
 SEED_SIZES = {"embedding_dim": 50, "hidden_dim": 128, "batch_size": 128, "lr": 1e-3}
@@ -281,8 +282,6 @@ def cmd_tta(args) -> int:
     from transferlib.export_onnx import check_export, compare_runtimes, export_classifier, session
 
     fast = args.fast or fast_mode()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     out = Path(args.out or ("results/bench-fast" if fast else "results/bench"))
     out.mkdir(parents=True, exist_ok=True)
     pretrained = str(args.model or source_model_dir())

@@ -308,8 +308,6 @@ def measure_deploy(out: Path, models: Path, fast: bool, repeats: int,
 def cmd_distill(args: argparse.Namespace) -> int:
     """Run the step ``args.step`` (see the module docstring)."""
     fast = args.fast or fast_mode()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     out = Path(args.out or REPO_ROOT / ("results/fast" if fast else "results"))
     models = Path(args.models or REPO_ROOT / ".cache" / ("teachers-fast" if fast
                                                           else "teachers"))

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from transferlib import datasets
 from transferlib.checkpoint import load_language_model, read_config, save_model
@@ -38,6 +37,7 @@ from transferlib.config import (
     repo_relative,
     source_model_dir,
 )
+from transferlib.devices import pick_device
 from transferlib.errors import ArgumentError, DataError
 from transferlib.experiments.report import ablation_intervals, lowres_comparisons, write_outputs
 from transferlib.fewshot import accuracy_on, adapt_classifier
@@ -52,7 +52,7 @@ from transferlib.pipeline import (
 )
 from transferlib.strategies import DESCRIPTIONS, PRESETS
 from transferlib.text import Vocab
-from transferlib.training import pick_device, set_seed
+from transferlib.training import set_seed
 from transferlib.transfer import build_target_vocab
 from transferlib.vectors import load_word_vectors
 from transferlib.zeroshot import TEMPLATES, run_zeroshot
@@ -425,8 +425,6 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     """``python -m transferlib experiments NAME``: one experiment or ``all`` (sharing the
     adapted LMs and the RT classifiers)."""
     fast = args.fast or fast_mode()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     seeds = args.seeds or ([0] if fast else [0, 1, 2])
     which = EXPERIMENTS if "all" in args.which else tuple(dict.fromkeys(args.which))
     if not fast and "lowres" in which and len(seeds) < 3:

@@ -143,7 +143,7 @@ def mode_step_time(fast: bool, steps: int = 3, batch_size: int = 64, seed: int =
     from transferlib.batching import DEFAULT_MAX_LEN, TextClassificationDataset, collate_padded
     from transferlib.model import Classifier, ModelConfig, count_parameters
     from transferlib.pipeline import default_sizes
-    from transferlib.training import ClassificationTask
+    from transferlib.tasks import ClassificationTask
 
     sizes = default_sizes(fast)["pretrain"]
     train = datasets.load_rotten_tomatoes("train")
@@ -242,9 +242,11 @@ def lora_finetune(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame,
     test accuracy, top share, trainable parameters and seconds (notebook 10)."""
     from transferlib.batching import DEFAULT_MAX_LEN, TextClassificationDataset, make_loader
     from transferlib.compression import apply_lora
+    from transferlib.devices import pick_device
     from transferlib.model import count_parameters
     from transferlib.pipeline import classifier_from_source
-    from transferlib.training import ClassificationTask, fit, pick_device, predictions, set_seed
+    from transferlib.tasks import ClassificationTask
+    from transferlib.training import fit, predictions, set_seed
 
     set_seed(seed)
     classes = sorted(train["label"].unique())

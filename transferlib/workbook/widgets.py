@@ -28,8 +28,9 @@ from transferlib.pipeline import finetune_classifier
 from transferlib.predict import predict_texts
 from transferlib.schedules import make_scheduler
 from transferlib.strategies import get_strategy
+from transferlib.tasks import ClassificationTask
 from transferlib.text import Vocab, tokenize
-from transferlib.training import ClassificationTask, fit, set_seed
+from transferlib.training import fit, set_seed
 
 # -- notebook 06: live plot, confusion matrix, your own sentence ---------------------------------
 

@@ -99,7 +99,8 @@ def check_stream_perplexity(held_out_perplexity: Callable, model, vocab) -> bool
     """``held_out_perplexity(model, stream)`` → the perplexity of ``model`` over every target
     token of a ``LanguageModelStream``, the LSTM state carried (and detached) from window to
     window, targets mapped with ``model.output_targets``; compared with ``training.evaluate``."""
-    from transferlib.training import LanguageModelTask, evaluate
+    from transferlib.tasks import LanguageModelTask
+    from transferlib.training import evaluate
 
     if not callable(held_out_perplexity):
         return verdict(False, "", "define a function held_out_perplexity(model, stream)")
