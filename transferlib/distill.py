@@ -31,7 +31,7 @@ from transferlib.batching import (
 from transferlib.compression import distillation_loss
 from transferlib.errors import ArgumentError, DataError
 from transferlib.model import Classifier
-from transferlib.pipeline import classifier_from_source, test_metrics
+from transferlib.pipeline import classifier_from_source, score_test_split
 from transferlib.schedules import one_cycle
 from transferlib.tasks import ClassificationTask
 from transferlib.text import Vocab, numericalize
@@ -176,5 +176,6 @@ def distill_student(transfer: pd.DataFrame, teacher_logits: torch.Tensor, valid:
                "parameters": sum(p.numel() for p in model.parameters()),
                "new_words": report.new, "config": asdict(cfg)}
     if test is not None:
-        metrics.update(test_metrics(model, vocab, classes, test, cfg.max_len, device, False))
+        metrics.update(score_test_split(model, vocab, classes, test, cfg.max_len, device,
+                                        amp=False))
     return StudentResult(model, vocab, classes, history, metrics)

@@ -309,11 +309,11 @@ def finetune_classifier(
                "per_rank_batch": micro_batch, "chunk_len": chunk_len,
                "grad_chunks": grad_chunks if chunk_len else 0}
     if test is not None and len(test) and ctx.is_main:
-        metrics.update(test_metrics(model, vocab, classes, test, max_len, dev, amp, chunk_len))
+        metrics.update(score_test_split(model, vocab, classes, test, max_len, dev, amp, chunk_len))
     return FinetuneResult(model, vocab, classes, history, metrics, lm_history, report)
 
 
-def test_metrics(model: Classifier, vocab: Vocab, classes: list[str], test: pd.DataFrame,
+def score_test_split(model: Classifier, vocab: Vocab, classes: list[str], test: pd.DataFrame,
                  max_len: int, device: torch.device, amp: bool, chunk_len: int = 0) -> dict:
     """Test accuracy and each class's share of the predictions (a collapsed classifier shows
     as one share near 1); ``chunk_len > 0`` reads long texts in chunks."""

@@ -8,10 +8,21 @@ the training loop adds ``lam * R(w)`` to the loss.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from torch import nn
 
 from transferlib.errors import ArgumentError
+
+
+class Regularizer(Protocol):
+    """What ``training.fit`` adds to the loss: ``lam * R(w)``, with ``R`` computed on call."""
+
+    lam: float
+
+    def __call__(self) -> torch.Tensor:
+        """``R(w)`` of the model's current weights (a 0-dimensional tensor in its graph)."""
 
 
 def _is_bias(name: str) -> bool:

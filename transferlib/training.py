@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from transferlib.chunked import chunk_kwargs
 from transferlib.devices import autocast
 from transferlib.errors import ArgumentError, TrainingError
+from transferlib.regularizers import Regularizer
 from transferlib.resume import TrainingState
 from transferlib.tasks import Task
 
@@ -205,7 +206,7 @@ class _Loop:
     device: torch.device
     amp: bool
     clip: float | None
-    regularizer: Callable[[], torch.Tensor] | None
+    regularizer: Regularizer | None
     accumulate: int
     saved: str = ""  # names the last good checkpoint in error messages, once there is one
 
@@ -326,7 +327,7 @@ def fit(
     device: torch.device | None = None,
     amp: bool = False,
     clip: float | None = 1.0,
-    regularizer: Callable[[], torch.Tensor] | None = None,
+    regularizer: Regularizer | None = None,
     patience: int | None = None,
     on_epoch_start: Callable[[int], None] | None = None,
     on_epoch_end: Callable[[int, pd.DataFrame], None] | None = None,
