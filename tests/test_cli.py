@@ -24,7 +24,8 @@ def fast_lm(tmp_path_factory):
 
 def test_the_fast_flag_alone_gives_the_fast_sizes(monkeypatch, small_csv, tmp_path):
     """``--fast`` is read once at the entry point, with or without TRANSFERLIB_FAST."""
-    from transferlib.cli import build_parser, finetune_inputs
+    from transferlib.cli import build_parser
+    from transferlib.finetune_command import finetune_inputs
     from transferlib.pipeline import default_sizes
 
     monkeypatch.delenv("TRANSFERLIB_FAST", raising=False)

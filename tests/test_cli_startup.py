@@ -53,7 +53,8 @@ def test_top_level_help_lists_every_subcommand_with_its_modules_help():
     helps = [{a.dest: a.help for a in p._subparsers._group_actions[0]._choices_actions}
              for p in (full, light)]
     assert helps[0] == helps[1], "keep cli.LAZY_COMMANDS' help in step with each add_parser"
-    assert [name for name, _, _ in cli.LAZY_COMMANDS] == ["experiments", "bench", "bench-tta"]
+    assert [name for name, _, _ in cli.LAZY_COMMANDS] == ["experiments", "bench", "distill",
+                                                          "bench-tta"]
 
 
 def test_requested_command_is_the_first_positional_argument():

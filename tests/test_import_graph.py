@@ -25,7 +25,8 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("applications: experiments, benchmarks, DDP scaling, command lines", {
         "experiments", "experiments.runs", "experiments.report", "experiments.distill", "bench",
         "bench.levers", "bench.flops", "bench.infer", "bench.measure", "bench.softmax",
-        "bench.train", "bench.tta", "distributed", "cli", "__main__", "datasets.__main__"}),
+        "bench.train", "bench.tta", "distributed", "cli", "cli_helpers", "finetune_command",
+        "__main__", "datasets.__main__"}),
     ("workbook helpers: notebook widgets, lessons, exercises, diagrams", {
         "workbook", "workbook.objective", "workbook.lessons", "workbook.exercises",
         "workbook.widgets", "workbook.diagrams", "workbook.classroom", "workbook.book",

@@ -15,7 +15,8 @@ from torch import nn
 
 from transferlib.batching import TextClassificationDataset, make_loader
 from transferlib.checkpoint import save_model
-from transferlib.cli import _writable_dir, main
+from transferlib.cli import main
+from transferlib.cli_helpers import writable_dir
 from transferlib.csvdata import read_labelled_csv, read_text_csv
 from transferlib.devices import pick_device
 from transferlib.errors import DataError, TrainingError
@@ -389,7 +390,7 @@ def test_output_folder_that_cannot_exist_fails_before_training(fast, tmp_path, c
     blocker = tmp_path / "file.txt"
     blocker.write_text("a file, not a folder")
     with pytest.raises(DataError, match=r"output folder .*file.txt/sub is not writable"):
-        _writable_dir(str(blocker / "sub"))
+        writable_dir(str(blocker / "sub"))
     code, out, err = _finetune(capsys, _good(tmp_path), blocker / "sub")
     assert code == 2 and out == ""  # no epoch ran
     assert err.startswith(f"error: output folder {blocker / 'sub'} is not writable")

@@ -8,28 +8,23 @@ runs, and the heavy subcommands (``experiments``, ``bench``, ``bench-tta``) are 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
-import io
 import json
 import shlex
 import sys
-import time
-import warnings
-from pathlib import Path
 from types import ModuleType
 
+from transferlib.cli_helpers import device_arg, print_epoch, writable_dir, write_json
 from transferlib.config import (
     fast_mode,
     machine_info,
     positive_int,
     repo_relative,
-    source_model_dir,
 )
 from transferlib.errors import DataError, TransferlibError
-from transferlib.strategies import DESCRIPTIONS, PRESETS, REGULARIZERS, SCHEDULES, get_strategy
+from transferlib.finetune_command import cmd_finetune, read_splits, saved_chunk_len, saved_max_len
+from transferlib.strategies import DESCRIPTIONS, PRESETS, REGULARIZERS, SCHEDULES
 
-LONG_LM_EPOCHS = 1  # target-LM stage chosen automatically for long texts: one epoch
 DTYPES = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}  # --save-dtype -> torch dtype
 
 # (subcommand, module that registers and runs it, help shown by ``--help``)
@@ -43,46 +38,6 @@ LAZY_COMMANDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _writable_dir(path: str) -> Path:
-    """Create ``path`` and prove it is writable *before* any training starts."""
-    out = Path(path)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise DataError(f"output folder {out} is not writable ({exc.strerror})") from None
-    return out
-
-
-def _device(args: argparse.Namespace) -> str:
-    """``--device``; with ``--allow-cpu-fallback`` an unavailable device becomes 'cpu' with a
-    warning on stderr (without it, the pipeline raises a clear error)."""
-    from transferlib.devices import pick_device
-
-    if not args.allow_cpu_fallback:
-        return args.device
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        device = pick_device(args.device, allow_cpu_fallback=True)
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
-    return str(device)
-
-
-def _write_json(path: Path, payload: dict) -> None:
-    from transferlib.checkpoint import atomic_write_text
-
-    atomic_write_text(path, json.dumps(payload, indent=2, default=str))
-
-
-def _print_epoch(epoch: int, history) -> None:
-    row = history.iloc[-1]
-    shown = {k: round(float(v), 4) for k, v in row.items() if k.startswith(("train_", "valid_"))}
-    print(f"epoch {int(row['epoch'])}: {shown} ({row['seconds']:.0f} s)", flush=True)
-
-
 def cmd_pretrain(args: argparse.Namespace) -> int:
     import torch
 
@@ -92,7 +47,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from transferlib.tasks import LanguageModelTask
     from transferlib.training import evaluate
 
-    out = _writable_dir(args.out)
+    out = writable_dir(args.out)
     fast = args.fast or fast_mode()  # read once, here at the entry point
     sizes = default_sizes(fast)
     p = sizes["pretrain"]
@@ -108,8 +63,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         emb_dim=args.emb_dim or p["emb_dim"], hidden_dim=args.hidden_dim or p["hidden_dim"],
         num_layers=args.layers or p["num_layers"], epochs=args.epochs or sizes["pretrain_epochs"],
         batch_size=args.batch_size or p["batch_size"], bptt=args.bptt or p["bptt"], lr=args.lr,
-        seed=args.seed, amp=not args.no_amp, device=_device(args), max_tokens=args.max_tokens,
-        progress=sys.stderr.isatty(), on_epoch_end=_print_epoch,
+        seed=args.seed, amp=not args.no_amp, device=device_arg(args), max_tokens=args.max_tokens,
+        progress=sys.stderr.isatty(), on_epoch_end=print_epoch,
         checkpoint_dir=out / "checkpoints", resume=args.resume, vectors=vectors,
         out_dim=p["out_dim"] if args.out_dim is None else args.out_dim,
         output_vocab_size=p["output_vocab_size"] if args.output_vocab is None
@@ -125,192 +80,12 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     save_model(out, result.model, result.vocab, meta=meta,
                dtype=getattr(torch, dtype) if dtype else None)
     result.history.to_csv(out / "history.csv", index=False)
-    _write_json(out / "metrics.json", meta)
+    write_json(out / "metrics.json", meta)
     print(result.history.to_string(index=False))
     m = result.metrics
     print(f"saved the language model to {out} (perplexity: valid {m['valid_perplexity']:.1f}, "
           f"test {m['test_perplexity']:.1f})")
     return 0
-
-
-def _read_splits(args: argparse.Namespace):
-    from transferlib.csvdata import read_labelled_csv, split_frame
-
-    df, report = read_labelled_csv(args.data, args.text_column, args.label_column,
-                                   args.split_column)
-    if report.total or report.notes:
-        print(f"{args.data}: {report}", file=sys.stderr)
-    if "split" not in df:
-        df = split_frame(df, seed=args.seed)
-        print(f"{args.data}: no {args.split_column!r} column; made a seeded 80/10/10 split",
-              file=sys.stderr)
-    return df, report
-
-
-def finetune_inputs(args: argparse.Namespace) -> dict:
-    """What a ``finetune`` command asks for: the splits (capped in fast mode), the strategy, the
-    source model folder, the unlabelled LM texts, the skip report and the sizes. Shared by the
-    single-process command and every torchrun process."""
-    from transferlib.pipeline import default_sizes
-
-    sizes = default_sizes(args.fast or fast_mode())
-    df, report = _read_splits(args)
-    train, valid, test = (df[df["split"] == s].reset_index(drop=True)
-                          for s in ("train", "valid", "test"))
-    cap = args.max_train or sizes["max_train"]
-    if cap:
-        train = train.sample(n=min(cap, len(train)), random_state=args.seed)
-    if sizes["max_eval"]:
-        valid, test = valid.head(sizes["max_eval"]), test.head(sizes["max_eval"])
-    reading, truncated, note = _reading(args, train, valid, test)
-    auto_long = reading.chunked and args.chunk_len is None
-    strategy_name = args.strategy or ("full-lm" if auto_long else "full")
-    strategy = get_strategy(strategy_name, regularizer=args.regularizer, lam=args.lam,
-                            schedule=args.schedule)
-    pretrained = (args.pretrained or str(source_model_dir())) if strategy.pretrained else None
-    lm_texts = _read_unlabelled(args.lm_data, args.lm_text_column) if args.lm_data else []
-    lm_epochs = args.lm_epochs or (LONG_LM_EPOCHS if auto_long else sizes["lm_epochs"])
-    choice = f"{reading.reason}" + (f"; target-LM stage {lm_epochs} epoch(s)"
-                                    if strategy.target_lm else "")
-    return {"train": train, "valid": valid, "test": test, "strategy": strategy,
-            "strategy_name": strategy_name, "lm_epochs": lm_epochs,
-            "pretrained": pretrained, "lm_texts": lm_texts, "report": report, "sizes": sizes,
-            "max_len": reading.max_len, "chunk_len": reading.chunk_len, "truncated": truncated,
-            "max_len_note": note, "choice": choice,
-            "reading": {"chunk_len": reading.chunk_len, "max_len": reading.max_len,
-                        "median_tokens": reading.median_tokens, "automatic": args.max_len is None
-                        and args.chunk_len is None, "target_lm": strategy.target_lm,
-                        "lm_epochs": lm_epochs if strategy.target_lm else 0,
-                        "why": choice}}
-
-
-def _reading(args: argparse.Namespace, train, valid, test):
-    """How the texts are read (``baselines.choose_reading``: whole documents in chunks when the
-    training texts are long, else the 95th percentile, 32..400; ``--max-len`` truncates) and
-    how many texts of each split ``max_len`` truncates → ``(reading, truncated, note)``."""
-    from transferlib.baselines import choose_reading, count_truncated
-
-    reading = choose_reading(list(train["text"]), args.max_len, args.chunk_len)
-    max_len = reading.max_len
-    truncated = {name: count_truncated(list(f["text"]), max_len)
-                 for name, f in (("train", train), ("valid", valid), ("test", test))}
-    note = (f"max_len {max_len} tokens ({reading.reason}); texts truncated to it: "
-            + ", ".join(f"{k} {v} of {n}" for (k, v), n in
-                        zip(truncated.items(), (len(train), len(valid), len(test)))))
-    return reading, truncated, note
-
-
-def baseline_metrics(train, test, seed: int) -> dict:
-    """Majority class and TF-IDF + logistic regression on the same split as the model."""
-    from transferlib.baselines import majority_accuracy, tfidf_logreg_accuracy
-
-    if len(test) == 0:
-        return {}
-    return {"majority_accuracy": majority_accuracy(list(train["label"]), list(test["label"])),
-            "tfidf_logreg_accuracy": tfidf_logreg_accuracy(
-                list(train["text"]), list(train["label"]), list(test["text"]),
-                list(test["label"]), seed=seed)}
-
-
-def save_finetune_outputs(out: Path, result, args: argparse.Namespace, inputs: dict,
-                          command: str, shown: tuple[str, ...]) -> dict:
-    """Write the model, history.csv and metrics.json of a finetune run; print a summary."""
-    from transferlib.checkpoint import save_model
-
-    metrics = {**result.metrics, **baseline_metrics(inputs["train"], inputs["test"], args.seed),
-               "strategy_name": inputs["strategy_name"], "max_len": inputs["max_len"],
-               "reading": inputs["reading"], "truncated": inputs["truncated"],
-               "pretrained": inputs["pretrained"],
-               "data": str(args.data), "skipped_rows": inputs["report"].skipped,
-               "command": command}
-    save_model(out, result.model, result.vocab, classes=result.classes, meta=metrics)
-    result.history.to_csv(out / "history.csv", index=False)
-    _write_json(out / "metrics.json", metrics)
-    print(result.history.to_string(index=False))
-    print(json.dumps({k: metrics[k] for k in shown if k in metrics}))
-    return metrics
-
-
-def cmd_finetune(args: argparse.Namespace) -> int:
-    """``finetune``: one process, or one DDP replica per process under torchrun (then rank 0
-    alone reads aloud, writes the model folder and scores the test split; notebook 09)."""
-    from transferlib.parallel import init_distributed, is_distributed, shutdown
-
-    if not is_distributed():
-        return _finetune(args, None)
-    if args.resume:
-        raise DataError("--resume is not supported under torchrun yet; resume in one process")
-    ctx = init_distributed(_device(args))
-    try:
-        return _finetune(args, ctx)
-    finally:
-        shutdown()
-
-
-def _finetune(args: argparse.Namespace, ctx) -> int:
-    import torch.distributed as dist
-
-    from transferlib.pipeline import finetune_classifier
-
-    main_rank = ctx is None or ctx.is_main
-    out = _writable_dir(args.out) if main_rank else Path(args.out)
-    quiet = contextlib.nullcontext() if main_rank else contextlib.redirect_stderr(io.StringIO())
-    with quiet:  # rank 0 alone reports skipped rows
-        inputs = finetune_inputs(args)
-    sizes = inputs["sizes"]
-    if main_rank:
-        print(inputs["choice"], flush=True)
-    start = time.perf_counter()
-    result = finetune_classifier(
-        inputs["train"], inputs["valid"], inputs["test"], inputs["strategy"],
-        pretrained=inputs["pretrained"], lm_texts=inputs["lm_texts"],
-        epochs=args.epochs or sizes["epochs"], lm_epochs=inputs["lm_epochs"],
-        chunk_len=inputs["chunk_len"],
-        lr=args.lr, seed=args.seed, amp=not args.no_amp, device=_device(args),
-        max_len=inputs["max_len"], batch_size=args.batch_size, accumulate=args.accumulate,
-        progress=main_rank and sys.stderr.isatty(),
-        on_epoch_end=_print_epoch if main_rank else None,
-        checkpoint_dir=out / "checkpoints" if ctx is None else None, resume=args.resume, ctx=ctx)
-    result.metrics["total_seconds"] = time.perf_counter() - start
-    if result.lm_history is not None:
-        result.metrics["target_lm_seconds"] = float(result.lm_history["seconds"].sum())
-    if main_rank:
-        if result.transfer is not None:
-            print(result.transfer)
-        print(inputs["max_len_note"])
-        command = args.command_line if ctx is None else \
-            "torchrun ... " + args.command_line.removeprefix("python ")
-        save_finetune_outputs(out, result, args, inputs, command,
-                              ("valid_accuracy", "test_accuracy", "majority_accuracy",
-                               "tfidf_logreg_accuracy", "n_train", "n_test", "max_len",
-                               "chunk_len", "world_size", "seconds", "total_seconds"))
-    if ctx is not None:
-        dist.barrier()
-    return 0
-
-
-def _read_unlabelled(path: str, column: str) -> list[str]:
-    """Texts of the train split (or all rows when there is no split column) of a CSV."""
-    from transferlib.csvdata import read_text_csv
-
-    texts, report = read_text_csv(path, column)
-    if report.total:
-        print(f"{path}: {report}", file=sys.stderr)
-    return texts
-
-
-def saved_max_len(config: dict) -> int:
-    """The max_len a saved classifier was trained and tested with (``DEFAULT_MAX_LEN`` for
-    models saved before it was recorded, the value ``finetune`` used then)."""
-    from transferlib.batching import DEFAULT_MAX_LEN
-
-    return int(config.get("meta", {}).get("max_len", DEFAULT_MAX_LEN))
-
-
-def saved_chunk_len(config: dict) -> int:
-    """The chunk length a saved classifier reads texts in (0: one piece; models saved before
-    whole-document reading)."""
-    return int(config.get("meta", {}).get("chunk_len", 0))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -321,7 +96,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from transferlib.training import evaluate
 
     model, vocab, config = load_model(args.model)
-    df, _ = _read_splits(args)
+    df, _ = read_splits(args)
     if args.split != "all":
         df = df[df["split"] == args.split]
     unknown = sorted(set(df["label"]) - set(config["classes"]))
@@ -330,7 +105,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                         f"{config['classes']}")
     ds = TextClassificationDataset(df["text"], df["label"], vocab, config["classes"],
                                    max_len=saved_max_len(config))
-    device = pick_device(_device(args))
+    device = pick_device(device_arg(args))
     metrics = evaluate(model.to(device), make_loader(ds, 256, shuffle=False),
                        ClassificationTask(chunk_len=saved_chunk_len(config)), device)
     print(json.dumps({**metrics, "n": len(ds)}))
@@ -343,7 +118,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from transferlib.predict import predict_texts
 
     model, vocab, config = load_model(args.model)
-    model.to(pick_device(_device(args)))
+    model.to(pick_device(device_arg(args)))
     for text, probs in zip(args.texts, predict_texts(model, vocab, args.texts,
                                                      max_len=saved_max_len(config),
                                                      chunk_len=saved_chunk_len(config))):

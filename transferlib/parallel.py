@@ -1,7 +1,7 @@
 """Data parallelism's building blocks: the process group, DDP, per-rank batches (notebook 09).
 
 ``torchrun --nproc_per_node=2 -m transferlib finetune --data ... --out ...`` starts one process
-per replica; ``cli.cmd_finetune`` sees ``WORLD_SIZE > 1``, joins the process group
+per replica; ``finetune_command.cmd_finetune`` sees ``WORLD_SIZE > 1``, joins the process group
 (:func:`init_distributed`) and hands the :class:`DistContext` to
 ``pipeline.finetune_classifier``, the one fine-tuning path (world size 1, the plain case, is
 ``ctx=None``). Each process holds a full copy of the classifier (``DistributedDataParallel``

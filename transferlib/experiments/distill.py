@@ -336,7 +336,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("distill", help="the MiniLM teacher and the LSTM distilled from it",
+    p = sub.add_parser("distill", help="the MiniLM teacher and the LSTM distilled from it "
+                                       "(optional extra [teacher])",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("step", choices=["teacher", "label", "student", "deploy"])
     p.add_argument("--seeds", type=int, nargs="+")
