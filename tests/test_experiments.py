@@ -18,9 +18,9 @@ from transferlib import datasets
 from transferlib.checkpoint import load_model, save_model
 from transferlib.cli import build_parser
 from transferlib.errors import DataError
+from transferlib.experiments.command import cmd_experiments
 from transferlib.experiments.runs import (
     Context,
-    cmd_experiments,
     experiment_sizes,
     lowres_epochs,
     run_experiment,
@@ -178,7 +178,7 @@ def test_cli_registers_experiments():
 
 
 def test_best_strategy_is_chosen_on_valid_never_scratch_or_v1(tmp_path: Path):
-    from transferlib.experiments.runs import best_strategy
+    from transferlib.experiments.command import best_strategy
 
     path = tmp_path / "ablation.csv"
     pd.DataFrame({"strategy": ["scratch", "full", "ulmfit", "full-v1"],

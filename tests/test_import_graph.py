@@ -23,7 +23,8 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("transfer recipes: vocabulary transfer, fine-tuning, zero- and few-shot", {
         "transfer", "pipeline", "zeroshot", "fewshot", "distill"}),
     ("applications: experiments, benchmarks, DDP scaling, command lines", {
-        "experiments", "experiments.runs", "experiments.report", "experiments.distill", "bench",
+        "experiments", "experiments.runs", "experiments.report", "experiments.distill",
+        "experiments.command", "bench",
         "bench.levers", "bench.flops", "bench.infer", "bench.measure", "bench.softmax",
         "bench.train", "bench.tta", "distributed", "cli", "cli_helpers", "finetune_command",
         "__main__", "datasets.__main__"}),

@@ -130,7 +130,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def _command_module(module: str) -> ModuleType:
     """The module of a ``LAZY_COMMANDS`` subcommand, imported now (and only that one)."""
     if module == "experiments":
-        from transferlib.experiments import runs as loaded
+        from transferlib.experiments import command as loaded
     elif module == "bench":
         from transferlib.bench import levers as loaded
     elif module == "distill":
