@@ -82,16 +82,20 @@ def test_padding_fraction_counts_pads_over_all_computed_tokens():
 
 
 # ------------------------------------------------------------------ the distillation loss
-def _kd(student, teacher, labels, T, alpha, *, squared=True, masked=True, guard=True):
+def _kd(student, teacher, labels, T, alpha, *, squared=True, masked=True, per_batch=True,
+        reverse=False, student_only=False):
     import torch.nn.functional as F
 
-    soft = F.kl_div(F.log_softmax(student / T, -1), F.log_softmax(teacher / T, -1),
-                    log_target=True, reduction="batchmean") * (T * T if squared else 1)
+    t_teacher = 1.0 if student_only else T
+    p, q = F.log_softmax(student / T, -1), F.log_softmax(teacher / t_teacher, -1)
+    if reverse:
+        p, q = q, p
+    soft = F.kl_div(p, q, log_target=True, reduction="batchmean") * (T * T if squared else 1)
     rows = labels >= 0 if masked else labels == labels
-    if guard and not rows.any():
-        return alpha * soft
-    hard = F.cross_entropy(student[rows], labels[rows].clamp(min=0))
-    return alpha * soft + (1 - alpha) * hard
+    if per_batch:
+        hard = F.cross_entropy(student[rows], labels[rows].clamp(min=0), reduction="sum")
+        return alpha * soft + (1 - alpha) * hard / len(labels)
+    return alpha * soft + (1 - alpha) * F.cross_entropy(student[rows], labels[rows].clamp(min=0))
 
 
 def test_the_right_distillation_loss_passes(capsys):
@@ -102,9 +106,11 @@ def test_the_right_distillation_loss_passes(capsys):
 
 @pytest.mark.parametrize("wrong, hint", [
     (lambda *a: _kd(*a, squared=False), "T²"),
-    (lambda *a: _kd(*a, masked=False), "unlabelled rows"),
-    (lambda *a: _kd(*a, guard=False), "without any label"),
+    (lambda *a: _kd(*a, masked=False, per_batch=False), "unlabelled rows"),
+    (lambda *a: _kd(*a, per_batch=False), "divide by the batch size B"),
     (lambda s, t, y, T, alpha: _kd(s, t, y, T, 1 - alpha), "alpha = 0"),
+    (lambda *a: _kd(*a, reverse=True), "KL(teacher ‖ student)"),
+    (lambda *a: _kd(*a, student_only=True), "divide both models' logits by T"),
 ])
 def test_each_wrong_distillation_loss_gets_its_hint(wrong, hint, capsys):
     assert check_distillation_loss(wrong) is False

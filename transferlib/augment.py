@@ -50,14 +50,17 @@ class AugmentConfig:
                 raise ArgumentError(f"AugmentConfig.{name} must be in [0, 1]")
 
 
-def neighbour_table(words: set[str], vectors: WordVectors, k: int) -> dict[str, list[str]]:
+def neighbour_table(words: set[str], vectors: WordVectors, k: int,
+                    allowed: set[str] | None = None) -> dict[str, list[str]]:
     """Each plain word (letters only) of ``words`` that has a GloVe vector → its ``k`` nearest
-    plain words (cosine)."""
+    plain words (cosine), among ``allowed`` when given (e.g. the student's vocabulary, so that
+    a replacement is a word the student can read, not an unknown one)."""
     known = sorted(w for w in words if w in vectors.index and _PLAIN.fullmatch(w))
     if not known:
         return {}
     unit = torch.nn.functional.normalize(vectors.vectors.float(), dim=1)
-    plain = torch.tensor([bool(_PLAIN.fullmatch(w)) for w in vectors.words])
+    plain = torch.tensor([bool(_PLAIN.fullmatch(w)) and (allowed is None or w in allowed)
+                          for w in vectors.words])
     rows = torch.tensor([vectors.index[w] for w in known])
     table: dict[str, list[str]] = {}
     for start in range(0, len(known), 2048):
@@ -91,7 +94,8 @@ def augment_tokens(tokens: Sequence[str], cfg: AugmentConfig, table: dict[str, l
 
 
 def transfer_set(train: pd.DataFrame, unlabelled: Sequence[str], cfg: AugmentConfig,
-                 vectors: WordVectors | None, seed: int = 0) -> pd.DataFrame:
+                 vectors: WordVectors | None, seed: int = 0,
+                 allowed: set[str] | None = None) -> pd.DataFrame:
     """The texts a student learns from: the training reviews (``origin`` train, with their
     labels), ``cfg.copies`` augmented copies of each (origin augmented, label empty) and the
     unlabelled texts (origin unlabelled). Seeded: the same arguments give the same frame."""
@@ -100,7 +104,7 @@ def transfer_set(train: pd.DataFrame, unlabelled: Sequence[str], cfg: AugmentCon
     rng = random.Random(seed)
     tokenized = [tokenize(t) for t in train["text"]]
     table = neighbour_table({w for toks in tokenized for w in toks}, vectors,
-                            cfg.neighbours) if cfg.p_neighbour > 0 else {}
+                            cfg.neighbours, allowed) if cfg.p_neighbour > 0 else {}
     rows = [{"text": t, "label": str(y), "origin": "train", "source_row": i}
             for i, (t, y) in enumerate(zip(train["text"], train["label"], strict=True))]
     for _ in range(cfg.copies):
@@ -112,6 +116,14 @@ def transfer_set(train: pd.DataFrame, unlabelled: Sequence[str], cfg: AugmentCon
     rows += [{"text": t, "label": "", "origin": "unlabelled", "source_row": -1}
              for t in unlabelled]
     return pd.DataFrame(rows)
+
+
+def sentences(texts: Sequence[str]) -> list[str]:
+    """The sentences of running texts (e.g. plot synopses), so that an unlabelled row is as
+    long as a review and the teacher (64 word pieces) reads what the student reads."""
+    from transferlib.datasets.build import split_sentences
+
+    return [s for t in texts for s in split_sentences(t)]
 
 
 def teacher_text(text: str, mask_token: str) -> str:

@@ -3,9 +3,11 @@
 Taught in notebook 08. The teacher (``transferlib.teacher``) scores a transfer set once
 (``augment.transfer_set``: the labelled reviews, augmented copies, unlabelled text); the student
 then trains on ``alpha · T² · KL(teacher_T ‖ student_T) + (1 − alpha) · CE(label)`` (Hinton,
-Vinyals & Dean 2015), where ``_T`` is a softmax at temperature ``T`` and the cross-entropy only
-counts rows that have a label. ``alpha = 0`` on the labelled reviews alone is ordinary
-fine-tuning: the baseline the distilled student is compared with, trained by the same code.
+Vinyals & Dean 2015), where ``_T`` is a softmax at temperature ``T``, both terms are averaged
+over the batch's B rows, and a row without a label adds nothing to the cross-entropy (so
+every row weighs the same, whatever its batch holds). ``alpha = 0`` on the labelled reviews
+alone is ordinary fine-tuning: the baseline the distilled student is compared with, trained by
+the same code.
 """
 
 from __future__ import annotations
@@ -119,9 +121,9 @@ class SoftTargetTask:
         ids, lengths, labels, teacher = (t.to(device) for t in batch)
         logits = model(ids, lengths).float()
         labelled = labels >= 0
-        soft = distillation_loss(logits, teacher, self.temperature)
-        hard = F.cross_entropy(logits[labelled], labels[labelled]) if labelled.any() \
-            else logits.sum() * 0.0
+        soft = distillation_loss(logits, teacher, self.temperature)  # mean over the B rows
+        hard = F.cross_entropy(logits[labelled], labels[labelled],
+                               reduction="sum") / labels.numel()  # over B too: rows weigh alike
         loss = self.alpha * soft + (1 - self.alpha) * hard
         target = torch.where(labelled, labels, teacher.argmax(dim=1))
         return loss, labels.numel(), (logits.argmax(dim=1) == target).sum(), int(lengths.sum())

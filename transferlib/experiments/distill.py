@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 
 from transferlib import datasets
-from transferlib.augment import AugmentConfig, teacher_text, transfer_set
+from transferlib.augment import AugmentConfig, sentences, teacher_text, transfer_set
 from transferlib.config import REPO_ROOT, fast_mode, machine_info, positive_int
 from transferlib.errors import ArgumentError, DataError
 from transferlib.experiments.report import correct_frame
@@ -50,7 +50,9 @@ class Arm:
 
 def arms() -> dict[str, Arm]:
     """The students compared: labels alone; the teacher's predictions on the reviews and the
-    plots; each augmentation alone (two copies); all of them (four copies, as Tang et al.)."""
+    plot sentences; two unchanged copies of each review (the control: as many rows and steps
+    as the single-operation arms); each operation alone (two copies); all three (four copies;
+    Tang et al. made 10-20 per example)."""
     none = AugmentConfig(copies=0)
     two = AugmentConfig(copies=2, p_mask=0.0, p_neighbour=0.0, p_ngram=0.0)
     return {a.name: a for a in (
@@ -58,11 +60,13 @@ def arms() -> dict[str, Arm]:
         Arm("kd-all", "reviews + 4 copies (mask, neighbour, n-gram) + plots", AugmentConfig(),
             True, 0.5),
         Arm("kd-plain", "reviews + plots, no copies", none, True, 0.5),
-        Arm("kd-mask", "reviews + 2 masked copies + plots", replace(two, p_mask=0.1), True, 0.5),
-        Arm("kd-neighbour", "reviews + 2 copies with GloVe neighbours + plots",
-            replace(two, p_neighbour=0.1), True, 0.5),
-        Arm("kd-ngram", "reviews + 2 n-gram copies + plots", replace(two, p_ngram=0.25), True,
-            0.5),
+        Arm("kd-repeat", "reviews + 2 unchanged copies + plots (the control)", two, True, 0.5),
+        Arm("kd-mask", "reviews + 2 copies, 10 % of words masked + plots",
+            replace(two, p_mask=0.1), True, 0.5),
+        Arm("kd-neighbour", "reviews + 2 copies, 10 % of words replaced by a GloVe neighbour "
+            "+ plots", replace(two, p_neighbour=0.1), True, 0.5),
+        Arm("kd-ngram", "reviews + 2 copies cut to a random 1-5-word n-gram + plots",
+            replace(two, p_ngram=1.0), True, 0.5),
     )}
 
 
@@ -166,17 +170,24 @@ def label_transfer_sets(out: Path, models: Path, fast: bool, names: list[str]) -
     committed: notebook 08 softens them live)."""
     from safetensors.torch import save_file
 
+    from transferlib.checkpoint import load_language_model
+    from transferlib.config import source_model_dir
     from transferlib.teacher import load_teacher, teacher_logits
+    from transferlib.transfer import build_target_vocab
     from transferlib.vectors import load_word_vectors
 
     train, _, test, plots = load_split(data_caps(fast))
     folder = best_teacher(out, models)
     model, tokenizer, classes, meta = load_teacher(folder)
     vectors = load_word_vectors()
+    _, source_vocab, _ = load_language_model(source_model_dir())
+    readable = set(build_target_vocab(source_vocab, list(train["text"]) + plots, 2).itos)
+    plot_sentences = sentences(plots)
     frames = {}
     for name in names:
         arm = arms()[name]
-        frames[name] = transfer_set(train, plots if arm.plots else [], arm.augment, vectors, 0)
+        frames[name] = transfer_set(train, plot_sentences if arm.plots else [], arm.augment,
+                                    vectors, 0, allowed=readable)
         frames[name].to_csv(models / f"transfer-{name}.csv", index=False)
     texts = list(dict.fromkeys(t for f in frames.values() for t in f["text"]))
     start = time.perf_counter()
@@ -210,6 +221,11 @@ def run_students(seeds: list[int], out: Path, models: Path, fast: bool, names: l
 
     _, valid, test, plots = load_split(data_caps(fast))
     logits = load_file(models / "transfer-logits.safetensors")
+    scored = json.loads((models / "transfer-sets.json").read_text())
+    missing = sorted(set(names) - set(logits))
+    if missing:
+        raise DataError(f"no teacher logits for {missing} in {models}: run `distill label` "
+                        "with these arms first")
     base = DistillConfig(epochs=1, max_len=48) if fast else DistillConfig()
     partial = out / "distill_runs.partial.csv"
     rows = read_partial(partial)
@@ -224,21 +240,24 @@ def run_students(seeds: list[int], out: Path, models: Path, fast: bool, names: l
             result = distill_student(transfer, logits[name], valid, test,
                                      replace(base, seed=seed, alpha=arm.alpha),
                                      source_model_dir(), list(labelled["text"]) + plots)
+            if result.classes != scored["classes"]:  # the logits' columns are these classes
+                raise DataError(f"student classes {result.classes} != the teacher's "
+                                f"{scored['classes']}")
             m = result.metrics
             row = {"strategy": name, "seed": seed, **{k: m[k] for k in (
                 "test_accuracy", "valid_accuracy", "best_epoch", "epochs_run", "seconds",
                 "n_transfer", "parameters", "n_test", "test_correct")}}
-            append_row(partial, row)
-            rows.append(row)
-            if seed == seeds[0]:  # one model per arm for the deployment step
+            if seed == seeds[0]:  # one model per arm for the deployment step, saved first
                 save_model(models / f"student-{name}", result.model, result.vocab,
                            result.classes, meta={"config": m["config"]})
+            append_row(partial, row)
+            rows.append(row)
             print(f"{name} seed {seed}: test {m['test_accuracy']:.4f} valid "
                   f"{m['valid_accuracy']:.4f} ({m['seconds']:.0f} s)", flush=True)
     meta = {"command": command, "fast": fast, "seeds": seeds, "config": asdict(base),
             "arms": {n: {**asdict(arms()[n]), "augment": asdict(arms()[n].augment)}
                      for n in names},
-            "transfer_sets": json.loads((models / "transfer-sets.json").read_text()),
+            "transfer_sets": scored,
             "threads": torch.get_num_threads(), "machine": machine_info(),
             "seconds": time.perf_counter() - start}
     return finish(out, "distill", rows, meta)
@@ -269,6 +288,9 @@ def measure_deploy(out: Path, models: Path, fast: bool, repeats: int,
     labels = [classes.index(str(y)) for y in test["label"]]
     wp = WordPieceDataset(test["text"], tokenizer, meta["metrics"]["config"]["max_tokens"],
                           labels)
+    if config["classes"] != classes:
+        raise DataError(f"the student's classes {config['classes']} are not the teacher's "
+                        f"{classes}: train both on the same split")
     ds = TextClassificationDataset(test["text"], test["label"], vocab, classes,
                                    config["meta"]["config"]["max_len"])
     first = range(min(64, len(test)))

@@ -145,11 +145,17 @@ def _kd_hint(fn, student, teacher, labels) -> str:
         return float(call(fn, student.clone(), teacher.clone(), lab.clone(), t, alpha))
 
     if not close(mine(1.0, 0.0), expected(1.0, 0.0), rel=1e-4):
-        if close(mine(1.0, 0.0), float(torch.nn.functional.cross_entropy(
-                student, labels.clamp(min=0))), rel=1e-4):
+        ce = torch.nn.functional.cross_entropy
+        if close(mine(1.0, 0.0), float(ce(student, labels.clamp(min=0))), rel=1e-4):
             return ("with alpha = 0 your loss counts the unlabelled rows (label -1) too: take the "
                     "cross-entropy over the rows whose label is >= 0 only")
-        return "with alpha = 0 the loss must be the cross-entropy on the labelled rows alone"
+        if close(mine(1.0, 0.0), float(ce(student[labels >= 0], labels[labels >= 0])),
+                 rel=1e-4):
+            return ("you average the cross-entropy over the labelled rows; sum it over them and "
+                    "divide by the batch size B, as the soft term is, so that every row weighs "
+                    "the same")
+        return ("with alpha = 0 the loss must be the labelled rows' cross-entropy, summed and "
+                "divided by the batch size")
     if not close(mine(1.0, 1.0), expected(1.0, 1.0), rel=1e-4):
         return ("with alpha = 1 and T = 1 the loss must be KL(teacher ‖ student) of the two "
                 "softmaxes, averaged over all rows (F.kl_div(log_p_student, log_p_teacher, "
@@ -165,7 +171,7 @@ def _kd_hint(fn, student, teacher, labels) -> str:
     value = mine(2.0, 0.5, none)
     if not math.isfinite(value) or not close(value, expected(2.0, 0.5, none), rel=1e-4):
         return ("a batch without any label (augmented copies only) must give alpha · soft, not "
-                f"{value}: skip the cross-entropy when no row has a label")
+                f"{value}: its cross-entropy sum is 0 (a mean over no rows is NaN)")
     return ""
 
 
@@ -173,7 +179,8 @@ def _kd_hint(fn, student, teacher, labels) -> str:
 def check_distillation_loss(fn: Callable) -> bool:
     """Notebook 08: ``fn(student_logits, teacher_logits, labels, T, alpha)`` is
     ``alpha · T² · KL(softmax(teacher/T) ‖ softmax(student/T)) + (1 − alpha) · CE`` with the
-    cross-entropy over the rows whose label is not -1, as ``distill.SoftTargetTask``."""
+    cross-entropy summed over the rows whose label is not -1 and divided by the batch size, as
+    ``distill.SoftTargetTask``."""
     student, teacher, labels = _kd_cases()
     hint = _kd_hint(fn, student, teacher, labels)
     if hint:
