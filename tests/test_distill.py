@@ -142,7 +142,8 @@ def test_distill_command_runs_every_step_in_fast_mode(tmp_path):
         done = subprocess.run([sys.executable, "-m", "transferlib", "distill", step, "--fast",
                                "--out", str(out), "--models", str(models), *extra],
                               capture_output=True, text=True, cwd=REPO,
-                              env={**os.environ, "TRANSFERLIB_FAST": "1"})
+                              env={k: v for k, v in os.environ.items()
+                                   if k != "TRANSFERLIB_FAST"})  # --fast alone
         assert done.returncode == 0, done.stderr[-2000:]
     runs = pd.read_csv(out / "distill_runs.csv")
     assert set(runs["strategy"]) == {"lstm-labels", "kd-all"}
@@ -159,10 +160,22 @@ def test_distill_command_runs_every_step_in_fast_mode(tmp_path):
     assert {"pytorch fp32", "onnxruntime fp32", "onnxruntime int8"} <= set(deploy["runtime"])
     student = deploy[(deploy["model"] == "student") & (deploy["runtime"] == "onnxruntime fp32")]
     assert float(student["size_vs_teacher"].iloc[0]) < 1  # 2.6 M parameters against 22.7 M
+    for step in ("label", "student"):  # another arm later: added to the runs and the logits
+        more = subprocess.run([sys.executable, "-m", "transferlib", "distill", step, "--fast",
+                               "--out", str(out), "--models", str(models), "--arms", "kd-plain"],
+                              capture_output=True, text=True, cwd=REPO)
+        assert more.returncode == 0, more.stderr[-2000:]
+    runs = pd.read_csv(out / "distill_runs.csv")
+    assert set(runs["strategy"]) == {"lstm-labels", "kd-all", "kd-plain"}
+    assert len(runs) == 3  # nothing trained twice
+    from safetensors.torch import load_file
+
+    assert set(load_file(models / "transfer-logits.safetensors")) == {"lstm-labels", "kd-all",
+                                                                      "kd-plain"}
     from transferlib.experiments.report import distill_table, markdown_tables
 
     table = distill_table(out).set_index("strategy")
-    assert set(table.index) == {"teacher", "kd-all"}  # every model against lstm-labels
+    assert set(table.index) == {"teacher", "kd-all", "kd-plain"}  # each against lstm-labels
     assert table["ci_low"].le(table["delta"]).all() and table["delta"].le(table["ci_high"]).all()
     assert "| teacher | onnxruntime int8 |" in markdown_tables(out)
     bad = subprocess.run([sys.executable, "-m", "transferlib", "distill", "student", "--fast",

@@ -134,7 +134,7 @@ def _command_module(module: str) -> ModuleType:
     elif module == "bench":
         from transferlib.bench import levers as loaded
     elif module == "distill":
-        from transferlib.experiments import distill as loaded
+        from transferlib.experiments import distill_command as loaded
     elif module == "bench_tta":
         from transferlib.bench import tta as loaded
     else:

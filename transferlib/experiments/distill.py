@@ -18,7 +18,6 @@ Taught in notebook 08. Four steps, each resumable and each writing into ``--out`
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import asdict, dataclass, replace
@@ -29,8 +28,8 @@ import torch
 
 from transferlib import datasets
 from transferlib.augment import AugmentConfig, sentences, teacher_text, transfer_set
-from transferlib.config import REPO_ROOT, fast_mode, machine_info, positive_int
-from transferlib.errors import ArgumentError, DataError
+from transferlib.config import machine_info
+from transferlib.errors import DataError
 from transferlib.experiments.report import correct_frame
 from transferlib.experiments.runs import read_partial, stratified_subsample
 
@@ -101,6 +100,25 @@ def append_row(partial: Path, row: dict) -> None:
     pd.DataFrame([row]).to_csv(partial, mode="a", header=not partial.is_file(), index=False)
 
 
+def read_done(out: Path, name: str) -> list[dict]:
+    """The runs already finished: those of ``NAME_runs.csv`` (with their records) and those of
+    an interrupted run's partial file, so that a later run with more seeds or arms adds to them
+    and the same (strategy, seed) is never trained twice."""
+    done: dict[tuple, dict] = {}
+    runs_csv = out / f"{name}_runs.csv"
+    if runs_csv.is_file():
+        runs = pd.read_csv(runs_csv)
+        records = out / f"{name}_correct.csv"
+        if records.is_file():
+            runs = runs.merge(pd.read_csv(records, dtype={"test_correct": str}),
+                              on=["strategy", "seed"], how="left")
+        for row in runs.astype(object).where(runs.notna(), None).to_dict("records"):
+            done[(row["strategy"], int(row["seed"]))] = row
+    for row in read_partial(out / f"{name}_runs.partial.csv"):
+        done[(row["strategy"], int(row["seed"]))] = row
+    return list(done.values())
+
+
 def finish(out: Path, name: str, rows: list[dict], meta: dict) -> pd.DataFrame:
     """``NAME_runs.csv``, ``NAME_correct.csv`` and ``NAME.json`` from the finished rows; the
     partial file goes."""
@@ -125,7 +143,7 @@ def run_teachers(seeds: list[int], out: Path, models: Path, fast: bool,
     train, valid, test, _ = load_split(caps)
     base = TeacherConfig(epochs=1, max_tokens=32, batch_size=16) if fast else TeacherConfig()
     partial = out / "teacher_runs.partial.csv"
-    rows = read_partial(partial)
+    rows = read_done(out, "teacher")
     start = time.perf_counter()
     for seed in seeds:
         if any(int(r["seed"]) == seed for r in rows):
@@ -168,7 +186,7 @@ def label_transfer_sets(out: Path, models: Path, fast: bool, names: list[str]) -
     with the best teacher → ``models/transfer-ARM.csv`` + ``models/transfer-logits.safetensors``
     (one tensor per arm); its logits on the test split → ``teacher_test_logits.csv`` (small,
     committed: notebook 08 softens them live)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import load_file, save_file
 
     from transferlib.checkpoint import load_language_model
     from transferlib.config import source_model_dir
@@ -199,11 +217,19 @@ def label_transfer_sets(out: Path, models: Path, fast: bool, names: list[str]) -
     pd.DataFrame({"label": test["label"], **{f"logit_{c}": on_test[:, i].numpy().round(4)
                                              for i, c in enumerate(classes)}}
                  ).to_csv(out / "teacher_test_logits.csv", index_label="review")
-    save_file({name: logits[[row[t] for t in f["text"]]].contiguous()
-               for name, f in frames.items()}, models / "transfer-logits.safetensors")
+    tensors = {name: logits[[row[t] for t in f["text"]]].contiguous()
+               for name, f in frames.items()}
     info = {"teacher": folder.name, "classes": classes, "texts_scored": len(texts),
             "seconds": time.perf_counter() - start,
             "rows": {name: len(f) for name, f in frames.items()}}
+    before = models / "transfer-sets.json"
+    if before.is_file() and (models / "transfer-logits.safetensors").is_file():
+        old = json.loads(before.read_text())
+        if old["teacher"] == folder.name:  # same teacher: keep the arms not scored now
+            kept = load_file(models / "transfer-logits.safetensors")
+            tensors = {**{k: v for k, v in kept.items() if k not in tensors}, **tensors}
+            info["rows"] = {**old["rows"], **info["rows"]}
+    save_file(tensors, models / "transfer-logits.safetensors")
     (models / "transfer-sets.json").write_text(json.dumps(info, indent=2) + "\n")
     print(f"scored {len(texts)} texts with {folder.name} in {info['seconds']:.0f} s", flush=True)
     return info
@@ -228,7 +254,7 @@ def run_students(seeds: list[int], out: Path, models: Path, fast: bool, names: l
                         "with these arms first")
     base = DistillConfig(epochs=1, max_len=48) if fast else DistillConfig()
     partial = out / "distill_runs.partial.csv"
-    rows = read_partial(partial)
+    rows = read_done(out, "distill")
     start = time.perf_counter()
     for seed in seeds:
         for name in names:
@@ -261,113 +287,3 @@ def run_students(seeds: list[int], out: Path, models: Path, fast: bool, names: l
             "threads": torch.get_num_threads(), "machine": machine_info(),
             "seconds": time.perf_counter() - start}
     return finish(out, "distill", rows, meta)
-
-
-def measure_deploy(out: Path, models: Path, fast: bool, repeats: int,
-                   student: str = "kd-all") -> pd.DataFrame:
-    """Teacher and student side by side in every runtime: median latency on the same test
-    reviews (the first one; the first 64), size, test accuracy; throughput and size as ratios
-    to the teacher in the same runtime → ``distill_deploy.csv``. Every runtime of one model
-    reads the same batches; the student's ``student-ARM`` folder is the first seed's."""
-    import tempfile
-
-    from transferlib.batching import TextClassificationDataset, collate_padded, make_loader
-    from transferlib.checkpoint import load_model
-    from transferlib.export_onnx import classifier_runners, median_ms
-    from transferlib.teacher import (
-        WordPieceDataset,
-        collate_word_pieces,
-        load_teacher,
-        teacher_runners,
-        word_piece_loader,
-    )
-
-    _, _, test, _ = load_split(data_caps(fast))
-    teacher, tokenizer, classes, meta = load_teacher(best_teacher(out, models))
-    lstm, vocab, config = load_model(models / f"student-{student}")
-    labels = [classes.index(str(y)) for y in test["label"]]
-    wp = WordPieceDataset(test["text"], tokenizer, meta["metrics"]["config"]["max_tokens"],
-                          labels)
-    if config["classes"] != classes:
-        raise DataError(f"the student's classes {config['classes']} are not the teacher's "
-                        f"{classes}: train both on the same split")
-    ds = TextClassificationDataset(test["text"], test["label"], vocab, classes,
-                                   config["meta"]["config"]["max_len"])
-    first = range(min(64, len(test)))
-    inputs = {"teacher": ([collate_word_pieces([wp[0]], wp.pad_id)[:2],
-                           collate_word_pieces([wp[i] for i in first], wp.pad_id)[:2]],
-                          list(word_piece_loader(wp, 64, shuffle=False))),
-              "student": ([collate_padded([ds[0]], ds.pad_id)[:2],
-                           collate_padded([ds[i] for i in first], ds.pad_id)[:2]],
-                          list(make_loader(ds, 64, shuffle=False)))}
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="transferlib-deploy-") as work:
-        runners = {"teacher": teacher_runners(teacher, Path(work)),
-                   "student": classifier_runners(lstm, vocab, classes, Path(work))}
-        for model, by_runtime in runners.items():
-            (one, sixty_four), batches = inputs[model]
-            for runtime, (fn, size) in by_runtime.items():
-                right = sum(int((fn(a, b).argmax(1) == y).sum()) for a, b, y in batches)
-                ms64 = median_ms(fn, sixty_four, repeats)
-                rows.append({"model": model, "runtime": runtime.removesuffix(" eager"),
-                             "latency_ms_batch1": median_ms(fn, one, repeats),
-                             "latency_ms_batch64": ms64,
-                             "reviews_per_s_batch64": len(first) / ms64 * 1000,
-                             "size_bytes": size, "test_accuracy": right / len(test)})
-    frame = pd.DataFrame(rows)
-    teacher_rows = frame[frame["model"] == "teacher"].set_index("runtime")
-    for column, new in (("reviews_per_s_batch64", "throughput_vs_teacher"),
-                        ("size_bytes", "size_vs_teacher")):
-        frame[new] = [r[column] / teacher_rows[column].get(r["runtime"], float("nan"))
-                      for _, r in frame.iterrows()]
-    frame.to_csv(out / "distill_deploy.csv", index=False)
-    (out / "distill_deploy.json").write_text(json.dumps(
-        {"student": student, "repeats": repeats, "threads": torch.get_num_threads(),
-         "machine": machine_info()}, indent=2) + "\n", encoding="utf-8")
-    return frame
-
-
-def cmd_distill(args: argparse.Namespace) -> int:
-    """Run the step ``args.step`` (see the module docstring)."""
-    fast = args.fast or fast_mode()
-    out = Path(args.out or REPO_ROOT / ("results/fast" if fast else "results"))
-    models = Path(args.models or REPO_ROOT / ".cache" / ("teachers-fast" if fast
-                                                          else "teachers"))
-    seeds = args.seeds or ([0] if fast else [0, 1, 2])
-    if args.step == "teacher":
-        runs = run_teachers(seeds, out, models, fast, args.command_line)
-        print(runs.drop(columns="test_correct", errors="ignore").to_string(index=False))
-        return 0
-    names = args.arms or list(arms())
-    unknown = sorted(set(names) - set(arms()))
-    if unknown:
-        raise ArgumentError(f"unknown arms {unknown}; allowed: {', '.join(arms())}")
-    models.mkdir(parents=True, exist_ok=True)
-    if args.step == "label":
-        label_transfer_sets(out, models, fast, names)
-        return 0
-    if args.step == "student":
-        runs = run_students(seeds, out, models, fast, names, args.command_line)
-        print(runs.drop(columns="test_correct", errors="ignore").to_string(index=False))
-        return 0
-    if args.step == "deploy":
-        frame = measure_deploy(out, models, fast, 3 if fast else 20)
-        print(frame.to_string(index=False))
-        return 0
-    raise ArgumentError(f"unknown step {args.step!r}")
-
-
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("distill", help="the MiniLM teacher and the LSTM distilled from it "
-                                       "(optional extra [teacher])",
-                       description=__doc__.split("\n\n")[0])
-    p.add_argument("step", choices=["teacher", "label", "student", "deploy"])
-    p.add_argument("--seeds", type=int, nargs="+")
-    p.add_argument("--out", help="results folder (default results/, results/fast in fast mode)")
-    p.add_argument("--models", help="where teachers and the transfer set go (default "
-                                    ".cache/teachers)")
-    p.add_argument("--arms", nargs="+", help=f"students (default all: {', '.join(arms())})")
-    p.add_argument("--fast", action="store_true", help="tiny data, one epoch (CI)")
-    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
-    p.set_defaults(func=cmd_distill)
-    return p
