@@ -36,7 +36,9 @@ def test_help_imports_no_subcommand_runner_and_no_torch(argv):
     modules, out = _imported_by(argv)
     assert "usage: python -m transferlib" in out
     heavy = {"transferlib.experiments.runs", "transferlib.bench.levers", "transferlib.bench.tta",
-             "transferlib.pipeline", "transferlib.training", "torch", "pandas", "matplotlib"}
+             "transferlib.experiments.distill", "transferlib.teacher", "transferlib.distill",
+             "transferlib.pipeline", "transferlib.training", "torch", "pandas", "matplotlib",
+             "transformers"}
     assert modules & heavy == set()
 
 

@@ -1,7 +1,8 @@
 """What the subcommands of ``python -m transferlib`` share: the output folder checked before
 training, ``--device`` with its CPU fallback, JSON written atomically, one line per epoch.
 
-Light to import (no torch at module level), like ``cli``.
+Light to import (no torch at module level), like ``cli``. The commands are taught in notebooks
+01 (the whole game from the command line) and 06 (``finetune``).
 """
 
 from __future__ import annotations

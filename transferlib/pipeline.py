@@ -314,7 +314,7 @@ def finetune_classifier(
 
 
 def score_test_split(model: Classifier, vocab: Vocab, classes: list[str], test: pd.DataFrame,
-                 max_len: int, device: torch.device, amp: bool, chunk_len: int = 0) -> dict:
+                     max_len: int, device: torch.device, amp: bool, chunk_len: int = 0) -> dict:
     """Test accuracy and each class's share of the predictions (a collapsed classifier shows
     as one share near 1); ``chunk_len > 0`` reads long texts in chunks."""
     test_ds = TextClassificationDataset(test["text"], test["label"], vocab, classes, max_len)

@@ -281,7 +281,6 @@ def export_teacher(model: SentenceClassifier, path: str | Path) -> Path:
     return path
 
 
-
 def teacher_runners(model: SentenceClassifier, workdir: str | Path) -> dict:
     """``{runtime: (run(input_ids, attention_mask) → logits, bytes)}`` for PyTorch fp32 and
     int8 (dynamic quantization of every Linear layer; the embedding tables stay fp32), ONNX

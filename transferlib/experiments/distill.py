@@ -1,19 +1,22 @@
 """The teacher and the distilled student, measured: ``python -m transferlib distill STEP``.
 
-Taught in notebook 08. Four steps, each resumable and each writing into ``--out``
-(``results/`` by default):
+Taught in notebook 08. Four steps writing into ``--out`` (``results/`` by default); the
+teacher and student steps add to the runs already there (``read_done``: an interrupted or a
+finished run, merged by strategy and seed), the label step to the arms already scored:
 
 * ``teacher``: fine-tune all-MiniLM-L6-v2 (``transferlib.teacher``) once per seed on the Rotten
   Tomatoes split → ``teacher_runs.csv`` (+ per-review records); the weights go to ``--models``
   (``.cache/teachers``, not committed: the command regenerates them).
-* ``label``: the transfer set (training reviews, augmented copies, the plot synopses:
+* ``label``: each arm's transfer set (training reviews, augmented copies, plot sentences:
   ``transferlib.augment``) scored by the teacher with the best valid accuracy →
-  ``--models``/``transfer_set.csv`` + ``transfer_logits.safetensors``.
+  ``--models``/``transfer-ARM.csv`` + ``transfer-logits.safetensors`` (one tensor per arm) +
+  ``transfer-sets.json``; the teacher's test logits → ``teacher_test_logits.csv``.
 * ``student``: transferlib's LSTM classifier from the shipped source model, trained on the labels
-  alone and distilled from the transfer set (``transferlib.distill``), once per seed and arm →
-  ``distill_runs.csv`` (+ records); the three rows are compared with ``stats.compare``.
-* ``deploy``: size and CPU latency at batch 1 and 64 of the teacher and the students in PyTorch
-  and ONNX Runtime (fp32; int8 for the LSTM) → ``distill_deploy.csv``.
+  alone and distilled from each arm's transfer set (``transferlib.distill``), once per seed and
+  arm → ``distill_runs.csv`` (+ records), compared with ``stats.compare`` in notebook 08.
+* ``deploy`` (``experiments.deploy``): size, accuracy and CPU latency at batch 1 and 64 of the
+  teacher and the distilled student in PyTorch and ONNX Runtime, fp32 and int8 →
+  ``distill_deploy.csv``.
 """
 
 from __future__ import annotations
