@@ -138,7 +138,7 @@ def finish(out: Path, name: str, rows: list[dict], meta: dict) -> pd.DataFrame:
 
 
 def run_teachers(seeds: list[int], out: Path, models: Path, fast: bool,
-                 command: str = "") -> pd.DataFrame:
+                 command: str = "", device: torch.device | None = None) -> pd.DataFrame:
     """Fine-tune the teacher once per seed (``teacher_runs.csv``); weights to ``models``."""
     from transferlib.teacher import TeacherConfig, finetune_teacher, save_teacher
 
@@ -151,7 +151,7 @@ def run_teachers(seeds: list[int], out: Path, models: Path, fast: bool,
     for seed in seeds:
         if any(int(r["seed"]) == seed for r in rows):
             continue
-        result = finetune_teacher(train, valid, test, replace(base, seed=seed), progress=False)
+        result = finetune_teacher(train, valid, test, replace(base, seed=seed), device)
         save_teacher(result, models / TEACHER_FILES.format(seed=seed))
         m = result.metrics
         row = {"strategy": "teacher", "seed": seed, "test_accuracy": m["test_accuracy"],
@@ -184,7 +184,8 @@ def best_teacher(out: Path, models: Path) -> Path:
     return folder
 
 
-def label_transfer_sets(out: Path, models: Path, fast: bool, names: list[str]) -> dict:
+def label_transfer_sets(out: Path, models: Path, fast: bool, names: list[str],
+                        device: torch.device | None = None) -> dict:
     """Build each arm's transfer set (augmentation seed 0) and score every distinct text once
     with the best teacher → ``models/transfer-ARM.csv`` + ``models/transfer-logits.safetensors``
     (one tensor per arm); its logits on the test split → ``teacher_test_logits.csv`` (small,
@@ -214,9 +215,9 @@ def label_transfer_sets(out: Path, models: Path, fast: bool, names: list[str]) -
     start = time.perf_counter()
     max_tokens = meta["metrics"]["config"]["max_tokens"]
     logits = teacher_logits(model, tokenizer, [teacher_text(t, tokenizer.mask_token)
-                                               for t in texts], max_tokens)
+                                               for t in texts], max_tokens, device)
     row = {t: i for i, t in enumerate(texts)}
-    on_test = teacher_logits(model, tokenizer, list(test["text"]), max_tokens)
+    on_test = teacher_logits(model, tokenizer, list(test["text"]), max_tokens, device)
     pd.DataFrame({"label": test["label"], **{f"logit_{c}": on_test[:, i].numpy().round(4)
                                              for i, c in enumerate(classes)}}
                  ).to_csv(out / "teacher_test_logits.csv", index_label="review")
@@ -239,7 +240,7 @@ def label_transfer_sets(out: Path, models: Path, fast: bool, names: list[str]) -
 
 
 def run_students(seeds: list[int], out: Path, models: Path, fast: bool, names: list[str],
-                 command: str = "") -> pd.DataFrame:
+                 command: str = "", device: torch.device | None = None) -> pd.DataFrame:
     """Train every arm once per seed from its labelled transfer set (``distill_runs.csv``);
     seed-major order, so an interrupted run has every arm of its first seeds."""
     from safetensors.torch import load_file
@@ -268,7 +269,8 @@ def run_students(seeds: list[int], out: Path, models: Path, fast: bool, names: l
             labelled = transfer[transfer["origin"] == "train"]
             result = distill_student(transfer, logits[name], valid, test,
                                      replace(base, seed=seed, alpha=arm.alpha),
-                                     source_model_dir(), list(labelled["text"]) + plots)
+                                     source_model_dir(), list(labelled["text"]) + plots,
+                                     device)
             if result.classes != scored["classes"]:  # the logits' columns are these classes
                 raise DataError(f"student classes {result.classes} != the teacher's "
                                 f"{scored['classes']}")

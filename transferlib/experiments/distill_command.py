@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from transferlib.config import REPO_ROOT, fast_mode, positive_int
+from transferlib.devices import pick_device
 from transferlib.errors import ArgumentError
 from transferlib.experiments.deploy import measure_deploy
 from transferlib.experiments.distill import (
@@ -26,9 +27,10 @@ def cmd_distill(args: argparse.Namespace) -> int:
     out = Path(args.out or REPO_ROOT / ("results/fast" if fast else "results"))
     models = Path(args.models or REPO_ROOT / ".cache" / ("teachers-fast" if fast
                                                           else "teachers"))
+    device = pick_device(args.device)  # chosen once, here
     seeds = args.seeds or ([0] if fast else [0, 1, 2])
     if args.step == "teacher":
-        runs = run_teachers(seeds, out, models, fast, args.command_line)
+        runs = run_teachers(seeds, out, models, fast, args.command_line, device)
         print(runs.drop(columns="test_correct", errors="ignore").to_string(index=False))
         return 0
     names = args.arms or list(arms())
@@ -37,10 +39,10 @@ def cmd_distill(args: argparse.Namespace) -> int:
         raise ArgumentError(f"unknown arms {unknown}; allowed: {', '.join(arms())}")
     models.mkdir(parents=True, exist_ok=True)
     if args.step == "label":
-        label_transfer_sets(out, models, fast, names)
+        label_transfer_sets(out, models, fast, names, device)
         return 0
     if args.step == "student":
-        runs = run_students(seeds, out, models, fast, names, args.command_line)
+        runs = run_students(seeds, out, models, fast, names, args.command_line, device)
         print(runs.drop(columns="test_correct", errors="ignore").to_string(index=False))
         return 0
     if args.step == "deploy":
@@ -62,5 +64,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--arms", nargs="+", help=f"students (default all: {', '.join(arms())})")
     p.add_argument("--fast", action="store_true", help="tiny data, one epoch (CI)")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    p.add_argument("--device", default="cpu",
+                   help="cpu (default: the measured runs), auto, cuda, cuda:N or mps; deploy "
+                        "always measures on the CPU")
     p.set_defaults(func=cmd_distill)
     return p
