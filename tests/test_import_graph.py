@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         "param_groups", "schedules", "regularizers", "strategies", "stats", "predict", "baselines",
         "naive", "generate", "compression", "export_onnx", "parallel", "augment", "teacher"}),
     ("transfer recipes: vocabulary transfer, fine-tuning, zero- and few-shot", {
-        "transfer", "pipeline", "zeroshot", "fewshot", "distill"}),
+        "transfer", "pretrain", "pipeline", "zeroshot", "fewshot", "distill"}),
     ("applications: experiments, benchmarks, DDP scaling, command lines", {
         "experiments", "experiments.runs", "experiments.report", "experiments.distill",
         "experiments.command", "experiments.deploy", "experiments.distill_command", "bench",
@@ -235,10 +235,12 @@ def test_each_subpackage_sits_in_one_layer():
 
 
 def test_finetune_goes_down_the_layers():
-    """cli -> pipeline -> parallel/training: the one fine-tuning path never climbs back."""
+    """cli -> finetune_command -> pipeline -> parallel/training: the one fine-tuning path never
+    climbs back."""
     graph = import_graph()
     layer = _layer_of(graph)
-    assert "pipeline" in graph["cli"] and "parallel" in graph["pipeline"]
+    assert "finetune_command" in graph["cli"] and "pipeline" in graph["finetune_command"]
+    assert "parallel" in graph["pipeline"]
     assert "distributed" not in graph["pipeline"] and "cli" not in graph["distributed"]
     assert all(layer[t] <= layer["pipeline"] for t in graph["pipeline"])
 

@@ -74,21 +74,21 @@ def test_short_texts_give_exactly_todays_finetune_results():
     """A chunk longer than every text: the pipeline's numbers are identical to unchunked."""
     from conftest import NEGATIVE, POSITIVE
 
-    from transferlib.pipeline import finetune_classifier
+    from transferlib.pipeline import FinetuneConfig, finetune_classifier
     from transferlib.strategies import get_strategy
 
     texts = POSITIVE + NEGATIVE
     frame = pd.DataFrame({"text": texts * 3, "label": (["positive"] * 7 + ["negative"] * 7) * 3})
     small = {"emb_dim": 8, "hidden_dim": 8, "num_layers": 1, "out_dim": 0}
-    runs = [finetune_classifier(frame, frame, frame, get_strategy("scratch"), epochs=2,
-                                batch_size=8, small_model=small, amp=False, device="cpu",
-                                progress=False, chunk_len=chunk).metrics for chunk in (0, 70)]
+    runs = [finetune_classifier(frame, frame, frame, get_strategy("scratch"),
+                                FinetuneConfig(epochs=2, batch_size=8, amp=False, device="cpu",
+                                               chunk_len=chunk),
+                                small_model=small, progress=False).metrics for chunk in (0, 70)]
     for key in ("valid_accuracy", "test_accuracy", "test_correct"):
         assert runs[0][key] == runs[1][key]
     assert runs[1]["chunk_len"] == 70 and runs[0]["chunk_len"] == 0
     with pytest.raises(ArgumentError, match="chunk_len"):
-        finetune_classifier(frame, frame, None, get_strategy("scratch"), chunk_len=-2,
-                            small_model=small, progress=False)
+        FinetuneConfig(chunk_len=-2)
 
 
 @pytest.mark.usefixtures("one_thread")

@@ -43,7 +43,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     from transferlib.batching import LanguageModelStream
     from transferlib.checkpoint import save_model
-    from transferlib.pipeline import default_sizes, load_source_corpus, pretrain_language_model
+    from transferlib.pipeline import default_sizes
+    from transferlib.pretrain import PretrainConfig, load_source_corpus, pretrain_language_model
     from transferlib.tasks import LanguageModelTask
     from transferlib.training import evaluate
 
@@ -58,17 +59,18 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         from transferlib.vectors import load_word_vectors
 
         vectors = load_word_vectors()
-    result = pretrain_language_model(
-        train, valid, vocab_size=args.vocab_size or p["vocab_size"],
-        emb_dim=args.emb_dim or p["emb_dim"], hidden_dim=args.hidden_dim or p["hidden_dim"],
-        num_layers=args.layers or p["num_layers"], epochs=args.epochs or sizes["pretrain_epochs"],
+    cfg = PretrainConfig(
+        vocab_size=args.vocab_size or p["vocab_size"], emb_dim=args.emb_dim or p["emb_dim"],
+        hidden_dim=args.hidden_dim or p["hidden_dim"], num_layers=args.layers or p["num_layers"],
+        epochs=args.epochs or sizes["pretrain_epochs"],
         batch_size=args.batch_size or p["batch_size"], bptt=args.bptt or p["bptt"], lr=args.lr,
         seed=args.seed, amp=not args.no_amp, device=device_arg(args), max_tokens=args.max_tokens,
-        progress=sys.stderr.isatty(), on_epoch_end=print_epoch,
-        checkpoint_dir=out / "checkpoints", resume=args.resume, vectors=vectors,
         out_dim=p["out_dim"] if args.out_dim is None else args.out_dim,
         output_vocab_size=p["output_vocab_size"] if args.output_vocab is None
         else args.output_vocab)
+    result = pretrain_language_model(
+        train, valid, cfg, vectors=vectors, progress=sys.stderr.isatty(),
+        on_epoch_end=print_epoch, checkpoint_dir=out / "checkpoints", resume=args.resume)
     test = load_source_corpus(args.corpus, fast=fast, split="test")
     stream = LanguageModelStream(test, result.vocab, batch_size=16, bptt=result.metrics["bptt"])
     result.metrics["test_perplexity"] = evaluate(result.model, stream, LanguageModelTask(),

@@ -140,7 +140,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 def _finetune(args: argparse.Namespace, ctx) -> int:
     import torch.distributed as dist
 
-    from transferlib.pipeline import finetune_classifier
+    from transferlib.pipeline import FinetuneConfig, finetune_classifier
 
     main_rank = ctx is None or ctx.is_main
     out = writable_dir(args.out) if main_rank else Path(args.out)
@@ -151,13 +151,13 @@ def _finetune(args: argparse.Namespace, ctx) -> int:
     if main_rank:
         print(inputs["choice"], flush=True)
     start = time.perf_counter()
+    cfg = FinetuneConfig(epochs=args.epochs or sizes["epochs"], lm_epochs=inputs["lm_epochs"],
+                         lr=args.lr, batch_size=args.batch_size, accumulate=args.accumulate,
+                         max_len=inputs["max_len"], chunk_len=inputs["chunk_len"],
+                         seed=args.seed, amp=not args.no_amp, device=device_arg(args))
     result = finetune_classifier(
-        inputs["train"], inputs["valid"], inputs["test"], inputs["strategy"],
+        inputs["train"], inputs["valid"], inputs["test"], inputs["strategy"], cfg,
         pretrained=inputs["pretrained"], lm_texts=inputs["lm_texts"],
-        epochs=args.epochs or sizes["epochs"], lm_epochs=inputs["lm_epochs"],
-        chunk_len=inputs["chunk_len"],
-        lr=args.lr, seed=args.seed, amp=not args.no_amp, device=device_arg(args),
-        max_len=inputs["max_len"], batch_size=args.batch_size, accumulate=args.accumulate,
         progress=main_rank and sys.stderr.isatty(),
         on_epoch_end=print_epoch if main_rank else None,
         checkpoint_dir=out / "checkpoints" if ctx is None else None, resume=args.resume, ctx=ctx)

@@ -1,20 +1,20 @@
-"""The end-to-end pipeline: pretrain the source LM, fine-tune a classifier (ULMFiT's stages).
+"""Fine-tuning a classifier from the source model: ULMFiT's stages (b) and (c).
 
-Taught in notebooks 05-07; the CLI and the experiments call the same two functions. Sizes are
-plain keyword arguments; ``fast=True`` (default: the ``TRANSFERLIB_FAST`` variable) shrinks the
-data, model and epochs but runs the same code.
+Taught in notebooks 06-07 (stage (a), pretraining, is ``pretrain``); the CLI and the
+experiments call the same function, ``finetune_classifier``, with a ``FinetuneConfig`` for the
+sizes and a ``strategies.Strategy`` for the levers. ``default_sizes(fast)`` gives the sizes of
+the full and the fast mode; the fast mode shrinks data, model and epochs but runs the same code.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from transferlib import datasets
 from transferlib.batching import (
     DEFAULT_MAX_LEN,
     LanguageModelStream,
@@ -26,7 +26,7 @@ from transferlib.chunked import DEFAULT_GRAD_CHUNKS, check_chunking
 from transferlib.config import fast_mode
 from transferlib.devices import pick_device
 from transferlib.errors import ArgumentError, DataError
-from transferlib.model import Classifier, LanguageModel, ModelConfig, count_parameters
+from transferlib.model import Classifier, LanguageModel, ModelConfig
 from transferlib.parallel import (
     DistContext,
     SyncEveryK,
@@ -42,7 +42,7 @@ from transferlib.param_groups import (
     gradual_unfreezing,
 )
 from transferlib.regularizers import make_regularizer
-from transferlib.schedules import make_scheduler, one_cycle, slanted_triangular
+from transferlib.schedules import make_scheduler, slanted_triangular
 from transferlib.strategies import Strategy
 from transferlib.tasks import ClassificationTask, LanguageModelTask
 from transferlib.text import Vocab, tokenize
@@ -50,104 +50,9 @@ from transferlib.training import evaluate, fit, predictions, set_seed
 from transferlib.transfer import (
     TransferReport,
     build_target_vocab,
-    embedding_from_vectors,
     transfer_encoder,
-    vocab_from_vectors,
 )
 from transferlib.vectors import WordVectors, load_word_vectors
-
-
-@dataclass
-class PretrainResult:
-    model: LanguageModel
-    vocab: Vocab
-    history: pd.DataFrame
-    metrics: dict
-
-
-def pretrain_language_model(
-    train_texts: list[str],
-    valid_texts: list[str],
-    vocab_size: int = 10000,
-    emb_dim: int = 200,
-    hidden_dim: int = 512,
-    num_layers: int = 2,
-    epochs: int = 4,
-    batch_size: int = 64,
-    bptt: int = 64,
-    lr: float = 3e-3,
-    seed: int = 0,
-    amp: bool = True,
-    device: str = "auto",
-    max_tokens: int | None = None,
-    progress: bool = True,
-    on_epoch_end=None,
-    checkpoint_dir: str | Path | None = None,
-    resume: bool = False,
-    vectors: WordVectors | None = None,
-    out_dim: int = 0,
-    output_vocab_size: int = 0,
-) -> PretrainResult:
-    """Stage (a): train an LSTM language model on a general corpus.
-
-    AdamW with a one-cycle schedule, truncated BPTT with varying window length, gradient
-    clipping at 0.25, tied input/output embeddings, bf16 autocast on CPU when ``amp``.
-    With ``vectors`` (source model v2) the vocabulary is the corpus words that have a pretrained
-    vector, the embedding starts from those vectors and stays **frozen**, so that every GloVe word
-    the corpus never shows keeps a vector the LSTM can read (vocabulary transfer gives it later);
-    ``emb_dim`` is then the vectors' width. ``out_dim`` widens the last LSTM layer (a projection
-    maps it to the tied softmax) and ``output_vocab_size`` limits the softmax to the N most
-    frequent words (see ``ModelConfig``).
-    """
-    set_seed(seed)
-    dev = pick_device(device)
-    if vectors is not None:
-        vocab = vocab_from_vectors(train_texts, vectors, min_freq=2, max_size=vocab_size)
-        emb_dim = vectors.dim
-    else:
-        vocab = Vocab.build((tokenize(t) for t in train_texts), min_freq=2, max_size=vocab_size)
-    train = LanguageModelStream(train_texts, vocab, batch_size, bptt, vary_bptt=True, seed=seed,
-                                max_tokens=max_tokens)
-    valid = LanguageModelStream(valid_texts, vocab, batch_size=16, bptt=bptt,
-                                max_tokens=None if max_tokens is None else max_tokens // 5)
-    cfg = ModelConfig(vocab_size=len(vocab), emb_dim=emb_dim, hidden_dim=hidden_dim,
-                      num_layers=num_layers, emb_dropout=0.05, layer_dropout=0.15,
-                      out_dropout=0.15, out_dim=out_dim,
-                      output_vocab_size=min(output_vocab_size, len(vocab)))
-    model = LanguageModel(cfg)
-    origins = None
-    if vectors is not None:
-        origins = embedding_from_vectors(model.encoder.embedding, vocab, vectors)
-        model.encoder.embedding.weight.requires_grad_(False)
-    model.to(dev)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
-    steps = 0
-    for epoch in range(epochs):  # window lengths vary by epoch: count every epoch's steps
-        train.set_epoch(epoch)
-        steps += len(train)
-    scheduler = one_cycle(optimizer, total_steps=steps)
-    start = time.perf_counter()
-    history = fit(model, train, valid, LanguageModelTask(), optimizer, epochs,
-                  scheduler=scheduler, device=dev, amp=amp, clip=0.25, progress=progress,
-                  on_epoch_end=on_epoch_end, checkpoint_dir=checkpoint_dir, resume=resume)
-    metrics = {"valid_perplexity": float(history["valid_perplexity"].iloc[-1]),
-               "train_tokens": train.n_tokens, "epochs": epochs,
-               "seconds": time.perf_counter() - start, "device": str(dev),
-               "parameters": count_parameters(model, trainable_only=False),
-               "trainable_parameters": count_parameters(model), "vocab_size": len(vocab),
-               "output_vocab_size": cfg.n_output, "batch_size": batch_size, "bptt": bptt,
-               "lr": lr, "amp": amp, "embedding": "frozen pretrained vectors" if origins
-               else "trained from random init", "embedding_rows_by_origin": origins}
-    return PretrainResult(model, vocab, history, metrics)
-
-
-def load_source_corpus(corpus: str, fast: bool, split: str = "train") -> list[str]:
-    """Sentences of one split of the shipped source corpus ('brown', 'sotu' or 'both');
-    fast mode keeps every 40th sentence."""
-    sentences = datasets.load_source_sentences(corpus, split)
-    return sentences[::40] if fast else sentences
-
 
 CLASSIFIER_DROPOUT = {"emb_dropout": 0.1, "layer_dropout": 0.3, "out_dropout": 0.4}
 # The target-LM stage (ULMFiT's stage b) trains at this fraction of the classifier's rate, in
@@ -201,61 +106,31 @@ def classifier_from_source(
     return model, source, source_vocab, vocab, report
 
 
-def finetune_classifier(
-    train: pd.DataFrame,
-    valid: pd.DataFrame,
-    test: pd.DataFrame | None,
-    strategy: Strategy,
-    pretrained: str | None = None,
-    lm_texts: list[str] | None = None,
-    epochs: int = 6,
-    lm_epochs: int = 2,
-    lr: float = 2e-3,
-    batch_size: int = 64,
-    accumulate: int = 1,
-    max_len: int = DEFAULT_MAX_LEN,
-    seed: int = 0,
-    amp: bool = True,
-    device: str = "auto",
-    patience: int | None = 2,
-    small_model: dict | None = None,
-    vectors: WordVectors | str | None = "shipped",
-    progress: bool = True,
-    on_epoch_end=None,
-    checkpoint_dir: str | Path | None = None,
-    resume: bool = False,
-    ctx: DistContext | None = None,
-    chunk_len: int = 0,
-    grad_chunks: int = DEFAULT_GRAD_CHUNKS,
-) -> FinetuneResult:
-    """Stages (b) and (c): fine-tune a classifier on ``train`` (columns text, label).
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Sizes and rates of stages (b) and (c), in one place (notebook 06); the strategy
+    (``strategies.Strategy``) chooses the levers, this the amounts."""
 
-    ``chunk_len > 0`` reads every text (up to ``max_len`` tokens, which may then be whole
-    documents) in chunks of that many tokens, carrying the LSTM state, in training, validation
-    and test, back-propagating through the last ``grad_chunks`` chunks (``chunked``, BPT3C);
-    texts no longer than one chunk give exactly the unchunked results.
+    epochs: int = 6
+    lm_epochs: int = 2  # target-LM stage, when the strategy has one
+    lr: float = 2e-3
+    batch_size: int = 64  # the global batch (all replicas and accumulation steps together)
+    accumulate: int = 1  # optimizer step every N micro-batches
+    max_len: int = DEFAULT_MAX_LEN  # tokens read per text (whole documents with chunk_len)
+    chunk_len: int = 0  # > 0: read texts in chunks of this many tokens (BPT3C, ``chunked``)
+    grad_chunks: int = DEFAULT_GRAD_CHUNKS  # back-propagate through the last N chunks
+    patience: int | None = 2  # early stopping after N epochs without a better valid accuracy
+    seed: int = 0
+    amp: bool = True
+    device: str = "auto"
 
-    ``strategy`` chooses every lever (see ``strategies``); ``pretrained`` is a model folder
-    (the shipped source LM by default in the CLI). ``lm_texts`` are extra unlabelled in-domain
-    texts for the target-LM stage (never the test split). ``small_model`` sets the sizes of a
-    from-scratch model when no pretrained folder is given.
+    def __post_init__(self):
+        if self.chunk_len:
+            check_chunking(self.chunk_len, self.grad_chunks)
 
-    ``ctx`` (``parallel.init_distributed()``, under torchrun) makes this one DDP replica
-    (notebook 09): its device replaces ``device``, the classifier is wrapped in DDP, the
-    training batches are this rank's share of the bucketed batches, the target-LM stage runs on
-    rank 0 only (DDP's construction broadcasts rank 0's weights) and only rank 0 scores the
-    test split. Every rank evaluates the whole valid split, so early stopping decides alike.
-    """
-    if chunk_len:
-        check_chunking(chunk_len, grad_chunks)
-    ctx = ctx or single_process(pick_device(device))
-    if ctx.world_size > 1 and (checkpoint_dir is not None or resume):
-        raise ArgumentError("training checkpoints and --resume run in one process, not under "
-                            "torchrun")
-    set_seed(seed)
-    dev = ctx.device
-    stage_dir = {stage: None if checkpoint_dir is None else Path(checkpoint_dir) / stage
-                 for stage in ("lm", "classifier")}  # training checkpoints of each stage
+
+def _classes(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame | None) -> list[str]:
+    """The training split's classes, checked against the other splits."""
     for name, frame in (("train", train), ("valid", valid)):
         if len(frame) == 0:
             raise DataError(f"the {name} split is empty")
@@ -265,51 +140,106 @@ def finetune_classifier(
     _check_labels(classes, valid, "valid")
     if test is not None:
         _check_labels(classes, test, "test")
+    return classes
+
+
+def _training_data(model: Classifier, train_ds: TextClassificationDataset, cfg: FinetuneConfig,
+                   strategy: Strategy, ctx: DistContext):
+    """``(train loader, module to train, task)``: plain in one process, a DDP replica's share
+    (and a DDP-wrapped model) under torchrun."""
+    micro_batch = per_rank_batch(cfg.batch_size, ctx, cfg.accumulate)
+    task = ClassificationTask(chunk_len=cfg.chunk_len, grad_chunks=cfg.grad_chunks)
+    if ctx.world_size == 1:
+        return make_loader(train_ds, micro_batch, shuffle=True, seed=cfg.seed), model, task
+    train_dl = distributed_loader(train_ds, micro_batch, ctx.rank, ctx.world_size, cfg.seed)
+    replica = wrap_ddp(model, ctx,
+                       find_unused=strategy.freeze_encoder or strategy.gradual_unfreeze)
+    return train_dl, replica, SyncEveryK(task, replica, cfg.accumulate, len(train_dl))
+
+
+def finetune_classifier(
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    test: pd.DataFrame | None,
+    strategy: Strategy,
+    cfg: FinetuneConfig | None = None,
+    *,
+    pretrained: str | None = None,
+    lm_texts: list[str] | None = None,
+    small_model: dict | None = None,
+    vectors: WordVectors | str | None = "shipped",
+    progress: bool = True,
+    on_epoch_end=None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    ctx: DistContext | None = None,
+) -> FinetuneResult:
+    """Stages (b) and (c): fine-tune a classifier on ``train`` (columns text, label).
+
+    ``strategy`` chooses every lever (see ``strategies``), ``cfg`` the sizes and rates
+    (default ``FinetuneConfig()``); ``pretrained`` is a model folder (the shipped source LM by
+    default in the CLI). ``lm_texts`` are extra unlabelled in-domain texts for the target-LM
+    stage (never the test split). ``small_model`` sets the sizes of a from-scratch model when no
+    pretrained folder is given. With ``cfg.chunk_len > 0`` every text (up to ``cfg.max_len``
+    tokens, which may then be whole documents) is read in chunks, carrying the LSTM state, in
+    training, validation and test (``chunked``, BPT3C); texts within one chunk give exactly the
+    unchunked results. After training every layer is left trainable (``freeze_to(model, 0)``),
+    whatever the strategy froze.
+
+    ``ctx`` (``parallel.init_distributed()``, under torchrun) makes this one DDP replica
+    (notebook 09): its device replaces ``cfg.device``, the classifier is wrapped in DDP, the
+    training batches are this rank's share of the bucketed batches, the target-LM stage runs on
+    rank 0 only (DDP's construction broadcasts rank 0's weights) and only rank 0 scores the
+    test split. Every rank evaluates the whole valid split, so early stopping decides alike.
+    """
+    cfg = cfg or FinetuneConfig()
+    ctx = ctx or single_process(pick_device(cfg.device))
+    if ctx.world_size > 1 and (checkpoint_dir is not None or resume):
+        raise ArgumentError("training checkpoints and --resume run in one process, not under "
+                            "torchrun")
+    set_seed(cfg.seed)
+    dev = ctx.device
+    stage_dir = {stage: None if checkpoint_dir is None else Path(checkpoint_dir) / stage
+                 for stage in ("lm", "classifier")}  # training checkpoints of each stage
+    classes = _classes(train, valid, test)
     if strategy.pretrained and pretrained is None:
         raise ArgumentError("this strategy starts from a pretrained model: pass pretrained=DIR")
     model, vocab, report, lm_history = initial_classifier(
         train, valid, replace(strategy, target_lm=strategy.target_lm and ctx.is_main),
-        len(classes), pretrained, lm_texts, lm_epochs, lr, seed, amp, dev, progress,
-        stage_dir["lm"], resume, vectors, small_model)
+        len(classes), cfg, dev, pretrained=pretrained, lm_texts=lm_texts, progress=progress,
+        lm_checkpoint_dir=stage_dir["lm"], resume=resume, vectors=vectors,
+        small_model=small_model)
     model.to(dev)
-    reg = make_regularizer(strategy.regularizer, model, strategy.lam)
-    train_ds = TextClassificationDataset(train["text"], train["label"], vocab, classes, max_len)
-    valid_ds = TextClassificationDataset(valid["text"], valid["label"], vocab, classes, max_len)
-    micro_batch = per_rank_batch(batch_size, ctx, accumulate)
-    if ctx.world_size == 1:
-        train_dl, trained, task = (make_loader(train_ds, micro_batch, shuffle=True, seed=seed),
-                                   model, ClassificationTask(chunk_len=chunk_len,
-                                                             grad_chunks=grad_chunks))
-    else:
-        train_dl = distributed_loader(train_ds, micro_batch, ctx.rank, ctx.world_size, seed)
-        trained = wrap_ddp(model, ctx,
-                           find_unused=strategy.freeze_encoder or strategy.gradual_unfreeze)
-        task = SyncEveryK(ClassificationTask(chunk_len=chunk_len, grad_chunks=grad_chunks),
-                          trained, accumulate, len(train_dl))
-    valid_dl = make_loader(valid_ds, 256, shuffle=False)
-    optimizer, scheduler, on_start = strategy_optimizer(model, strategy, lr,
-                                                        epochs * -(-len(train_dl) // accumulate),
-                                                        epochs)
+    train_dl, trained, task = _training_data(
+        model, TextClassificationDataset(train["text"], train["label"], vocab, classes,
+                                         cfg.max_len), cfg, strategy, ctx)
+    valid_dl = make_loader(TextClassificationDataset(valid["text"], valid["label"], vocab,
+                                                     classes, cfg.max_len), 256, shuffle=False)
+    optimizer, scheduler, on_start = strategy_optimizer(
+        model, strategy, cfg.lr, cfg.epochs * -(-len(train_dl) // cfg.accumulate), cfg.epochs)
     start = time.perf_counter()
-    history = fit(trained, train_dl, valid_dl, task, optimizer, epochs,
-                  scheduler=scheduler, device=dev, amp=amp, clip=1.0, regularizer=reg,
-                  patience=patience, on_epoch_start=on_start, on_epoch_end=on_epoch_end,
+    history = fit(trained, train_dl, valid_dl, task, optimizer, cfg.epochs,
+                  scheduler=scheduler, device=dev, amp=cfg.amp, clip=1.0,
+                  regularizer=make_regularizer(strategy.regularizer, model, strategy.lam),
+                  patience=cfg.patience, on_epoch_start=on_start, on_epoch_end=on_epoch_end,
                   progress=progress, checkpoint_dir=stage_dir["classifier"], resume=resume,
-                  accumulate=accumulate)
+                  accumulate=cfg.accumulate)
     seconds = time.perf_counter() - start
     freeze_to(model, 0)
     metrics = {"valid_accuracy": evaluate(model, valid_dl, ClassificationTask(
-                   chunk_len=chunk_len), dev, amp)["accuracy"],
+                   chunk_len=cfg.chunk_len), dev, cfg.amp)["accuracy"],
                "n_train": len(train), "n_valid": len(valid), "seconds": seconds,
                "seconds_per_epoch": float(history["seconds"].mean()),
                "epochs_run": len(history), "device": str(dev), "classes": classes,
                "trainable_params": int(history["trainable_params"].max()),
-               "strategy": strategy.to_dict(), "seed": seed, "world_size": ctx.world_size,
-               "backend": ctx.backend, "accumulate": accumulate, "global_batch": batch_size,
-               "per_rank_batch": micro_batch, "chunk_len": chunk_len,
-               "grad_chunks": grad_chunks if chunk_len else 0}
+               "strategy": strategy.to_dict(), "config": asdict(cfg), "seed": cfg.seed,
+               "world_size": ctx.world_size, "backend": ctx.backend,
+               "accumulate": cfg.accumulate, "global_batch": cfg.batch_size,
+               "per_rank_batch": per_rank_batch(cfg.batch_size, ctx, cfg.accumulate),
+               "chunk_len": cfg.chunk_len, "grad_chunks": cfg.grad_chunks if cfg.chunk_len else 0}
     if test is not None and len(test) and ctx.is_main:
-        metrics.update(score_test_split(model, vocab, classes, test, max_len, dev, amp, chunk_len))
+        metrics.update(score_test_split(model, vocab, classes, test, cfg.max_len, dev, cfg.amp,
+                                        cfg.chunk_len))
     return FinetuneResult(model, vocab, classes, history, metrics, lm_history, report)
 
 
@@ -372,18 +302,19 @@ def scratch_sizes(pretrained: str | Path | None, small_model: dict | None) -> di
 
 def initial_classifier(
     train: pd.DataFrame, valid: pd.DataFrame, strategy: Strategy, n_classes: int,
-    pretrained: str | Path | None, lm_texts: list[str] | None, lm_epochs: int, lr: float,
-    seed: int, amp: bool, device: torch.device, progress: bool, lm_checkpoint_dir: Path | None,
-    resume: bool, vectors: WordVectors | str | None, small_model: dict | None,
+    cfg: FinetuneConfig, device: torch.device, *, pretrained: str | Path | None,
+    lm_texts: list[str] | None = None, progress: bool = False,
+    lm_checkpoint_dir: Path | None = None, resume: bool = False,
+    vectors: WordVectors | str | None = "shipped", small_model: dict | None = None,
 ) -> tuple[Classifier, Vocab, TransferReport | None, pd.DataFrame | None]:
     """The classifier before stage (c): transferred from the source (after the target-LM
     stage when the strategy has one), or built from scratch → ``(model, vocab, report,
     lm_history)``."""
     if not strategy.pretrained:
         vocab = Vocab.build((tokenize(t) for t in train["text"]), min_freq=2)
-        cfg = ModelConfig(vocab_size=len(vocab), n_classes=n_classes, **CLASSIFIER_DROPOUT,
-                          **scratch_sizes(pretrained, small_model))
-        return Classifier(cfg), vocab, None, None
+        model_cfg = ModelConfig(vocab_size=len(vocab), n_classes=n_classes,
+                                **CLASSIFIER_DROPOUT, **scratch_sizes(pretrained, small_model))
+        return Classifier(model_cfg), vocab, None, None
     vectors = resolve_vectors(vectors)
     unlabelled = list(train["text"]) + list(lm_texts or [])
     model, source, source_vocab, vocab, report = classifier_from_source(
@@ -392,8 +323,9 @@ def initial_classifier(
     if strategy.target_lm:
         lm = target_language_model(source, source_vocab, vocab, vectors)
         lm_history = finetune_language_model(lm, vocab, unlabelled, list(valid["text"]),
-                                             epochs=lm_epochs, lr=lr * LM_STAGE_LR_FACTOR,
-                                             seed=seed, amp=amp,
+                                             epochs=cfg.lm_epochs,
+                                             lr=cfg.lr * LM_STAGE_LR_FACTOR,
+                                             seed=cfg.seed, amp=cfg.amp,
                                              device=device, progress=progress,
                                              checkpoint_dir=lm_checkpoint_dir, resume=resume)
         model.encoder.load_state_dict(lm.encoder.state_dict())

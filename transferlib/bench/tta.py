@@ -28,7 +28,7 @@ from transferlib import datasets
 from transferlib.batching import DEFAULT_MAX_LEN, TextClassificationDataset, make_loader
 from transferlib.devices import autocast, pick_device
 from transferlib.naive import NaiveTextClassifier
-from transferlib.pipeline import initial_classifier, strategy_optimizer
+from transferlib.pipeline import FinetuneConfig, initial_classifier, strategy_optimizer
 from transferlib.strategies import get_strategy
 from transferlib.training import set_seed
 
@@ -77,9 +77,9 @@ def _setup(arm: Arm, pretrained: str, train: pd.DataFrame, valid: pd.DataFrame, 
     seed_loop = arm.strategy == SEED_LOOP
     strategy = get_strategy("scratch" if seed_loop else arm.strategy)
     start = time.perf_counter()
-    model, vocab, _, _ = initial_classifier(train, valid, strategy, 2, pretrained,
-                                            list(train["text"]), lm_epochs, lr, seed, arm.levers,
-                                            device, False, None, False, "shipped", None)
+    cfg = FinetuneConfig(lm_epochs=lm_epochs, lr=lr, seed=seed, amp=arm.levers)
+    model, vocab, _, _ = initial_classifier(train, valid, strategy, 2, cfg, device,
+                                            pretrained=pretrained, lm_texts=list(train["text"]))
     setup = time.perf_counter() - start if strategy.target_lm else 0.0
     classes = sorted(train["label"].unique())
     batch = SEED_SIZES["batch_size"] if seed_loop else 64

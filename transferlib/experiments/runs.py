@@ -41,6 +41,7 @@ from transferlib.fewshot import accuracy_on, adapt_classifier
 from transferlib.model import LanguageModel
 from transferlib.pipeline import (
     LM_STAGE_LR_FACTOR,
+    FinetuneConfig,
     default_sizes,
     finetune_classifier,
     finetune_language_model,
@@ -166,11 +167,12 @@ class Context:
             elif strategy.pretrained:
                 pretrained = self.pretrained
             rest = list(self.pool.drop(index=train.index)["text"]) + self.plots
+            cfg = FinetuneConfig(epochs=epochs, lr=self.sizes["lr"], batch_size=batch_size,
+                                 patience=patience, seed=seed, amp=self.amp, device=self.device)
             result = finetune_classifier(
-                train, self.valid, self.test, strategy, pretrained=pretrained and str(pretrained),
-                lm_texts=rest, epochs=epochs, lr=self.sizes["lr"],
-                batch_size=batch_size, seed=seed, amp=self.amp, device=self.device,
-                small_model=self.model_sizes, patience=patience, progress=False)
+                train, self.valid, self.test, strategy, cfg,
+                pretrained=pretrained and str(pretrained), lm_texts=rest,
+                small_model=self.model_sizes, progress=False)
             m = result.metrics
             run = {k: m[k] for k in ("test_accuracy", "valid_accuracy", "seconds_per_epoch",
                                      "epochs_run", "trainable_params", "n_train", "n_test",
@@ -334,8 +336,9 @@ def run_domains(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
                 adapted = adapt_classifier(rt.model, rt.vocab, rt.classes, shots, epochs,
                                            ctx.sizes["lr"] / 2, seed, 16, ctx.device, ctx.amp)
                 scratch = finetune_classifier(
-                    shots, shots, rest, PRESETS["scratch"], epochs=epochs, lr=ctx.sizes["lr"],
-                    batch_size=16, seed=seed, amp=ctx.amp, device=ctx.device, patience=None,
+                    shots, shots, rest, PRESETS["scratch"],
+                    FinetuneConfig(epochs=epochs, lr=ctx.sizes["lr"], batch_size=16,
+                                   patience=None, seed=seed, amp=ctx.amp, device=ctx.device),
                     small_model=ctx.model_sizes, progress=False)
                 for method, value in (
                         ("rt-as-is", accuracy_on(rt.model, rt.vocab, rt.classes, rest,

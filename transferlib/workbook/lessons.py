@@ -219,14 +219,14 @@ def strategy_probe(strategies: dict, train: pd.DataFrame, valid: pd.DataFrame,
     for ``epochs`` (no early stopping): test/valid accuracy, the share of the most-predicted
     class and the seconds (notebook 07's embedding-rate probe and its exercise)."""
     from transferlib.experiments.runs import stratified_subsample
-    from transferlib.pipeline import finetune_classifier
+    from transferlib.pipeline import FinetuneConfig, finetune_classifier
 
     subset = stratified_subsample(train, n_labels, seed)
     rows = []
     for name, strategy in strategies.items():
-        m = finetune_classifier(subset, valid, test, strategy, pretrained=pretrained,
-                                epochs=epochs, batch_size=32, seed=seed, progress=False,
-                                patience=None).metrics
+        cfg = FinetuneConfig(epochs=epochs, batch_size=32, patience=None, seed=seed)
+        m = finetune_classifier(subset, valid, test, strategy, cfg, pretrained=pretrained,
+                                progress=False).metrics
         rows.append({"strategy": name, "embedding_lr": strategy.embedding_lr,
                      "test_accuracy": m["test_accuracy"], "valid_accuracy": m["valid_accuracy"],
                      "test_top_share": m["test_top_share"], "seconds": round(m["seconds"], 1)})

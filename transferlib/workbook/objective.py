@@ -30,7 +30,7 @@ from transferlib.config import fast_mode, source_model_dir
 from transferlib.errors import ArgumentError
 from transferlib.experiments.runs import stratified_subsample
 from transferlib.model import LanguageModel, ModelConfig
-from transferlib.pipeline import finetune_classifier
+from transferlib.pipeline import FinetuneConfig, finetune_classifier
 from transferlib.regularizers import weight_drift
 from transferlib.strategies import REGULARIZERS, get_strategy
 from transferlib.transfer import build_target_vocab, transfer_encoder
@@ -155,14 +155,19 @@ def _normalise_lambda(lam: float) -> float:
 
 
 @lru_cache(maxsize=64)
+def _finetune_config(settings: RetrainSettings) -> FinetuneConfig:
+    """The pipeline's configuration of these retrainings: CPU, no early stopping."""
+    return FinetuneConfig(epochs=settings.epochs, lr=settings.lr,
+                          batch_size=settings.batch_size, max_len=settings.max_len,
+                          seed=settings.seed, amp=settings.amp, device="cpu", patience=None)
+
+
 def _retrain(regularizer: str, lam: float, settings: RetrainSettings) -> tuple:
     train, valid = _splits(settings.n_train, settings.n_valid, settings.seed)
     strategy = get_strategy("full", regularizer=regularizer, lam=lam)
     start = time.perf_counter()
-    result = finetune_classifier(
-        train, valid, None, strategy, pretrained=settings.model_dir, epochs=settings.epochs,
-        lr=settings.lr, batch_size=settings.batch_size, max_len=settings.max_len,
-        seed=settings.seed, amp=settings.amp, device="cpu", patience=None, progress=False)
+    result = finetune_classifier(train, valid, None, strategy, _finetune_config(settings),
+                                 pretrained=settings.model_dir, progress=False)
     w0, vocab = _initial_encoder(settings.model_dir, settings.n_train, settings.n_valid,
                                  settings.seed)
     if result.vocab != vocab:
@@ -201,10 +206,8 @@ def _scratch(settings: RetrainSettings) -> float:
     source_cfg = load_model(settings.model_dir)[0].cfg
     train, valid = _splits(settings.n_train, settings.n_valid, settings.seed)
     sizes = {k: getattr(source_cfg, k) for k in ("emb_dim", "hidden_dim", "num_layers", "out_dim")}
-    result = finetune_classifier(
-        train, valid, None, get_strategy("scratch"), epochs=settings.epochs, lr=settings.lr,
-        batch_size=settings.batch_size, max_len=settings.max_len, seed=settings.seed,
-        amp=settings.amp, device="cpu", patience=None, small_model=sizes, progress=False)
+    result = finetune_classifier(train, valid, None, get_strategy("scratch"),
+                                 _finetune_config(settings), small_model=sizes, progress=False)
     return float(result.metrics["valid_accuracy"])
 
 

@@ -24,7 +24,7 @@ from transferlib.param_groups import (
     gradual_unfreezing,
     layer_groups,
 )
-from transferlib.pipeline import finetune_classifier
+from transferlib.pipeline import FinetuneConfig, finetune_classifier
 from transferlib.predict import predict_texts
 from transferlib.schedules import make_scheduler
 from transferlib.strategies import get_strategy
@@ -173,10 +173,12 @@ def run_strategies(names: Sequence[str], n_labels: int, train: pd.DataFrame,
     rows = []
     for name in names:
         strategy = get_strategy(name)
+        cfg = FinetuneConfig(epochs=epochs, lm_epochs=lm_epochs, batch_size=batch_size,
+                             patience=None, seed=seed)
         result = finetune_classifier(
-            subset, valid, test, strategy, pretrained=pretrained if strategy.pretrained
-            else None, epochs=epochs, lm_epochs=lm_epochs, batch_size=batch_size, seed=seed,
-            progress=False, patience=None, small_model=_sizes_of(pretrained))
+            subset, valid, test, strategy, cfg,
+            pretrained=pretrained if strategy.pretrained else None,
+            progress=False, small_model=_sizes_of(pretrained))
         m = result.metrics
         rows.append({"strategy": name, "n_labels": n_labels, "epochs": epochs,
                      "test_accuracy": m["test_accuracy"], "test_top_share": m["test_top_share"],

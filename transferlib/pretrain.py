@@ -1,0 +1,131 @@
+"""Stage (a) of ULMFiT: pretrain the source language model on a general corpus.
+
+Taught in notebook 05. ``PretrainConfig`` holds every size and rate in one place (its defaults
+are the shipped source model's recipe); ``python -m transferlib pretrain`` builds one from its
+flags and records it in the model's metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from transferlib import datasets
+from transferlib.batching import LanguageModelStream
+from transferlib.devices import pick_device
+from transferlib.model import LanguageModel, ModelConfig, count_parameters
+from transferlib.schedules import one_cycle
+from transferlib.tasks import LanguageModelTask
+from transferlib.text import Vocab, tokenize
+from transferlib.training import fit, set_seed
+from transferlib.transfer import embedding_from_vectors, vocab_from_vectors
+from transferlib.vectors import WordVectors
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Sizes and rates of stage (a); the defaults train ``data/source_model``."""
+
+    vocab_size: int = 40000
+    emb_dim: int = 50  # the GloVe vectors' width when they are given
+    hidden_dim: int = 384
+    num_layers: int = 2
+    out_dim: int = 128  # width of the last LSTM layer, projected to the tied softmax (0: emb_dim)
+    output_vocab_size: int = 10000  # the softmax covers the N most frequent words (0: all)
+    epochs: int = 3
+    batch_size: int = 64
+    bptt: int = 64
+    lr: float = 3e-3
+    max_tokens: int | None = None  # train on the first N tokens only
+    seed: int = 0
+    amp: bool = True
+    device: str = "auto"
+
+
+@dataclass
+class PretrainResult:
+    model: LanguageModel
+    vocab: Vocab
+    history: pd.DataFrame
+    metrics: dict
+
+
+def pretrain_language_model(
+    train_texts: list[str],
+    valid_texts: list[str],
+    cfg: PretrainConfig | None = None,
+    *,
+    vectors: WordVectors | None = None,
+    progress: bool = True,
+    on_epoch_end=None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+) -> PretrainResult:
+    """Stage (a): train an LSTM language model on a general corpus.
+
+    AdamW with a one-cycle schedule, truncated BPTT with varying window length, gradient
+    clipping at 0.25, tied input/output embeddings, bf16 autocast on CPU when ``amp``.
+    With ``vectors`` (source model v2) the vocabulary is the corpus words that have a pretrained
+    vector, the embedding starts from those vectors and stays **frozen**, so that every GloVe word
+    the corpus never shows keeps a vector the LSTM can read (vocabulary transfer gives it later);
+    ``cfg.emb_dim`` is then the vectors' width. ``cfg`` defaults to ``PretrainConfig()``, the
+    shipped source model's recipe.
+    """
+    cfg = cfg or PretrainConfig()
+    (vocab_size, emb_dim, hidden_dim, num_layers, epochs, batch_size, bptt, lr, seed, amp,
+     max_tokens, out_dim, output_vocab_size) = (
+        cfg.vocab_size, cfg.emb_dim, cfg.hidden_dim, cfg.num_layers, cfg.epochs, cfg.batch_size,
+        cfg.bptt, cfg.lr, cfg.seed, cfg.amp, cfg.max_tokens, cfg.out_dim, cfg.output_vocab_size)
+    set_seed(seed)
+    dev = pick_device(cfg.device)
+    if vectors is not None:
+        vocab = vocab_from_vectors(train_texts, vectors, min_freq=2, max_size=vocab_size)
+        emb_dim = vectors.dim
+    else:
+        vocab = Vocab.build((tokenize(t) for t in train_texts), min_freq=2, max_size=vocab_size)
+    train = LanguageModelStream(train_texts, vocab, batch_size, bptt, vary_bptt=True, seed=seed,
+                                max_tokens=max_tokens)
+    valid = LanguageModelStream(valid_texts, vocab, batch_size=16, bptt=bptt,
+                                max_tokens=None if max_tokens is None else max_tokens // 5)
+    model_cfg = ModelConfig(vocab_size=len(vocab), emb_dim=emb_dim, hidden_dim=hidden_dim,
+                            num_layers=num_layers, emb_dropout=0.05, layer_dropout=0.15,
+                            out_dropout=0.15, out_dim=out_dim,
+                            output_vocab_size=min(output_vocab_size, len(vocab)))
+    model = LanguageModel(model_cfg)
+    origins = None
+    if vectors is not None:
+        origins = embedding_from_vectors(model.encoder.embedding, vocab, vectors)
+        model.encoder.embedding.weight.requires_grad_(False)
+    model.to(dev)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
+    steps = 0
+    for epoch in range(epochs):  # window lengths vary by epoch: count every epoch's steps
+        train.set_epoch(epoch)
+        steps += len(train)
+    scheduler = one_cycle(optimizer, total_steps=steps)
+    start = time.perf_counter()
+    history = fit(model, train, valid, LanguageModelTask(), optimizer, epochs,
+                  scheduler=scheduler, device=dev, amp=amp, clip=0.25, progress=progress,
+                  on_epoch_end=on_epoch_end, checkpoint_dir=checkpoint_dir, resume=resume)
+    metrics = {"valid_perplexity": float(history["valid_perplexity"].iloc[-1]),
+               "train_tokens": train.n_tokens, "epochs": epochs,
+               "seconds": time.perf_counter() - start, "device": str(dev),
+               "parameters": count_parameters(model, trainable_only=False),
+               "trainable_parameters": count_parameters(model), "vocab_size": len(vocab),
+               "output_vocab_size": model_cfg.n_output, "batch_size": batch_size, "bptt": bptt,
+               "lr": lr, "amp": amp, "embedding": "frozen pretrained vectors" if origins
+               else "trained from random init", "embedding_rows_by_origin": origins,
+               "config": asdict(cfg)}
+    return PretrainResult(model, vocab, history, metrics)
+
+
+def load_source_corpus(corpus: str, fast: bool, split: str = "train") -> list[str]:
+    """Sentences of one split of the shipped source corpus ('brown', 'sotu' or 'both');
+    fast mode keeps every 40th sentence."""
+    sentences = datasets.load_source_sentences(corpus, split)
+    return sentences[::40] if fast else sentences
