@@ -221,3 +221,12 @@ def test_max_len_still_truncates_and_short_texts_stay_in_one_piece(
     metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert metrics["chunk_len"] == 0 and metrics["strategy_name"] == "full"
     assert not metrics["reading"]["target_lm"]
+
+
+def test_recorded_commands_name_no_folder_of_the_machine():
+    from transferlib.cli import shown_path
+    from transferlib.config import REPO_ROOT
+
+    assert shown_path(str(REPO_ROOT / "results")) == "results"
+    assert shown_path("/somewhere/else/models") == "…/models"
+    assert shown_path("--seed") == "--seed"

@@ -12,6 +12,7 @@ import errno
 import json
 import shlex
 import sys
+from pathlib import Path
 from types import ModuleType
 
 from transferlib.cli_helpers import device_arg, print_epoch, writable_dir, write_json
@@ -144,6 +145,15 @@ def _command_module(module: str) -> ModuleType:
     return loaded
 
 
+def shown_path(arg: str) -> str:
+    """An argument as results record it: a path inside the repository relative to it, one
+    outside it as ``…/`` and its last part (no committed file names the machine's folders)."""
+    if not arg.startswith("/"):
+        return arg
+    rel = repo_relative(arg)
+    return rel if not rel.startswith("/") else "…/" + Path(arg).name
+
+
 def requested_command(argv: list[str]) -> str:
     """The subcommand ``argv`` asks for ('' when none, e.g. ``--help`` alone)."""
     return next((a for a in argv if not a.startswith("-")), "")
@@ -260,9 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; expected failures print ``error: ...`` (no traceback) and exit 2."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(requested_command(argv)).parse_args(argv)
-    args.command_line = shlex.join(["python", "-m", "transferlib",
-                                    *(repo_relative(a) if a.startswith("/") else a
-                                      for a in argv)])
+    args.command_line = shlex.join(["python", "-m", "transferlib", *map(shown_path, argv)])
     try:
         if getattr(args, "threads", None):  # --threads N: for this command only
             from transferlib.devices import torch_threads
