@@ -3,7 +3,6 @@ when it runs, so ``predict --help`` loads neither torch nor the experiment or be
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -66,4 +65,3 @@ def test_requested_command_is_the_first_positional_argument():
     parser = cli.build_parser("experiments")
     args = parser.parse_args(["experiments", "lowres", "--fast"])
     assert args.which == ["lowres"] and callable(args.func)
-    assert isinstance(parser, argparse.ArgumentParser)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 import torch
 
@@ -153,4 +152,3 @@ def test_run_zeroshot_rows_and_majority_baseline(tmp_path):
     got = runs.loc[runs["method"] == "majority", "accuracy"].item()
     assert got == pytest.approx(want)
     assert set(runs.loc[runs["method"] == "prototype", "k"]) == {1, 3}
-    assert isinstance(runs, pd.DataFrame)
