@@ -83,8 +83,14 @@ def test_padding_fraction_counts_pads_over_all_computed_tokens():
 
 # ------------------------------------------------------------------ the distillation loss
 def _kd(student, teacher, labels, T, alpha, *, squared=True, masked=True, per_batch=True,
-        reverse=False, student_only=False):
+        reverse=False, student_only=False, hard_at_t=False):
     import torch.nn.functional as F
+
+    if hard_at_t:  # the cross-entropy on the softened logits too
+        soft = _kd(student, teacher, labels, T, 1.0)
+        rows = labels >= 0
+        hard = F.cross_entropy(student[rows] / T, labels[rows], reduction="sum") / len(labels)
+        return alpha * soft + (1 - alpha) * hard
 
     t_teacher = 1.0 if student_only else T
     p, q = F.log_softmax(student / T, -1), F.log_softmax(teacher / t_teacher, -1)
@@ -111,6 +117,7 @@ def test_the_right_distillation_loss_passes(capsys):
     (lambda s, t, y, T, alpha: _kd(s, t, y, T, 1 - alpha), "alpha = 0"),
     (lambda *a: _kd(*a, reverse=True), "KL(teacher ‖ student)"),
     (lambda *a: _kd(*a, student_only=True), "divide both models' logits by T"),
+    (lambda *a: _kd(*a, hard_at_t=True), "ordinary logits (T = 1)"),
 ])
 def test_each_wrong_distillation_loss_gets_its_hint(wrong, hint, capsys):
     assert check_distillation_loss(wrong) is False

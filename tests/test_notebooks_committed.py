@@ -118,7 +118,7 @@ ALLOWED_PERCENT = {"95 %", "95%", "10 %", "100 %", "50 %", "80 %"}
 TYPED_PERCENT = re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s?%")
 TYPED_RATIO = re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s?×(?!\s?\d)")
 HISTORY = re.compile(
-    r"\bround[- ]?\d\b|(?<![/\w])v[12]\b|\bissues?\b|\blent\b|/work/|previous round|"
+    r"\bround[- ]?\d\b|(?<![/\w-])v[12]\b|\bissues?\b|\blent\b|/work/|previous round|"
     r"this project's machine|\bnot met\b|\btargets? (?:met|of)\b|build machine", re.I)
 
 

@@ -287,7 +287,7 @@ def run_students(seeds: list[int], out: Path, models: Path, fast: bool, names: l
                   f"{m['valid_accuracy']:.4f} ({m['seconds']:.0f} s)", flush=True)
     meta = {"command": command, "fast": fast, "seeds": seeds, "config": asdict(base),
             "arms": {n: {**asdict(arms()[n]), "augment": asdict(arms()[n].augment)}
-                     for n in names},
+                     for n in sorted({str(r["strategy"]) for r in rows})},
             "transfer_sets": scored,
             "threads": torch.get_num_threads(), "machine": machine_info(),
             "seconds": time.perf_counter() - start}

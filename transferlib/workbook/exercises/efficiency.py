@@ -165,6 +165,9 @@ def _kd_hint(fn, student, teacher, labels) -> str:
             return "at T = 4 your soft term is 16 times too small: multiply the KL by T²"
         return ("at T = 4 divide both models' logits by T before the softmaxes, and multiply "
                 "the KL by T²")
+    if not close(mine(2.0, 0.0), expected(2.0, 0.0), rel=1e-4):
+        return ("at T = 2 and alpha = 0 the loss changed: the cross-entropy uses the student's "
+                "ordinary logits (T = 1); only the soft term divides by T")
     if not close(mine(2.0, 0.3), expected(2.0, 0.3), rel=1e-4):
         return "mix the two terms as alpha · soft + (1 − alpha) · hard"
     none = torch.full_like(labels, -1)
