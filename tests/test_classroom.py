@@ -49,7 +49,7 @@ def test_release_then_grade_three_submissions(tmp_path, monkeypatch):
         (submissions / name).mkdir(parents=True)
         nbformat.write(nb, submissions / name / "00_start_here.ipynb")
     out = tmp_path / "grades.csv"
-    assert main(["grade", str(submissions), "--out", str(out), "--timeout", "300"]) == 0
+    assert main(["grade", str(submissions), "--out", str(out), "--timeout", "90"]) == 0
     with out.open(encoding="utf-8") as f:
         rows = [(r["student"], r["notebook"], r["exercise"], r["verdict"])
                 for r in csv.DictReader(f)]

@@ -103,18 +103,23 @@ def _verdict(cell) -> tuple[str, str]:
 def grade_notebook(path: Path, student: str, timeout: int = 600,
                    cwd: Path | None = None) -> list[Grade]:
     """Run one returned notebook top to bottom (each cell at most ``timeout`` s, errors do not
-    stop the run) and read every exercise checker's verdict."""
+    stop the run) and read every exercise checker's verdict; a run that stopped before a
+    checker printed (a timeout, a dead kernel) is run once more before it is graded."""
     from nbclient import NotebookClient
 
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
-                            resources={"metadata": {"path": str(cwd or path.parent)}})
-    try:
-        client.execute()
-    except Exception as error:  # a timeout or a dead kernel: grade what ran
-        failure = f"{type(error).__name__}: {str(error)[:160]}"
-    else:
-        failure = ""
+    for _attempt in range(2):  # a kernel reply lost in transit stalls one run: run it once more
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
+                                resources={"metadata": {"path": str(cwd or path.parent)}})
+        try:
+            client.execute()
+        except Exception as error:  # a timeout or a dead kernel: grade what ran
+            failure = f"{type(error).__name__}: {str(error)[:160]}"
+        else:
+            failure = ""
+        if not failure or all(_verdict(nb.cells[i])[0] != "error"
+                              for i, _ in exercise_cells(nb)):
+            break
     grades = []
     for i, checker in exercise_cells(nb):
         verdict, detail = _verdict(nb.cells[i])
