@@ -171,8 +171,8 @@ def _wait_for_change(lab: Lab, drive: Drive, before: Shown, cell: Any, logged: i
         new_image = not drive.image or (now.images and now.images != before.images)
         if re.search(drive.expect, now.text, re.M) and new_image:
             return now
-        if lab.log_count() > logged and lab.kernel_status() == "idle":
-            return "logged"
+        if lab.log_count() > logged and lab.kernel_status() == "idle" and _log_errors(lab):
+            return "logged"  # an error in the Log Console: fail now (other messages: wait on)
         return None
 
     try:

@@ -154,7 +154,6 @@ def _normalise_lambda(lam: float) -> float:
     return float(f"{lam:.3g}")
 
 
-@lru_cache(maxsize=64)
 def _finetune_config(settings: RetrainSettings) -> FinetuneConfig:
     """The pipeline's configuration of these retrainings: CPU, no early stopping."""
     return FinetuneConfig(epochs=settings.epochs, lr=settings.lr,
@@ -162,6 +161,7 @@ def _finetune_config(settings: RetrainSettings) -> FinetuneConfig:
                           seed=settings.seed, amp=settings.amp, device="cpu", patience=None)
 
 
+@lru_cache(maxsize=64)
 def _retrain(regularizer: str, lam: float, settings: RetrainSettings) -> tuple:
     train, valid = _splits(settings.n_train, settings.n_valid, settings.seed)
     strategy = get_strategy("full", regularizer=regularizer, lam=lam)
