@@ -28,6 +28,7 @@ from transferlib.batching import (
     DEFAULT_MAX_LEN,
     BucketBatchSampler,
     TextClassificationDataset,
+    collate_padded,
     make_loader,
 )
 from transferlib.compression import distillation_loss
@@ -87,12 +88,8 @@ class SoftTargetDataset(Dataset):
 
 def collate_soft(batch, pad_id: int):
     """``(ids [B, T], lengths [B], labels [B], teacher_logits [B, C])``, right-padded."""
-    lengths = torch.tensor([len(ids) for ids, _, _ in batch])
-    ids = torch.full((len(batch), int(lengths.max())), pad_id, dtype=torch.long)
-    for row, (x, _, _) in enumerate(batch):
-        ids[row, :len(x)] = x
-    return (ids, lengths, torch.stack([y for _, y, _ in batch]),
-            torch.stack([t for _, _, t in batch]))
+    ids, lengths, labels = collate_padded([(x, y) for x, y, _ in batch], pad_id)
+    return ids, lengths, labels, torch.stack([t for _, _, t in batch])
 
 
 def soft_target_loader(dataset: SoftTargetDataset, batch_size: int, seed: int) -> DataLoader:
@@ -107,6 +104,7 @@ class SoftTargetTask:
     the label, or with the teacher's class on rows without one."""
 
     monitor = "accuracy"
+    metrics = staticmethod(ClassificationTask.metrics)
 
     def __init__(self, temperature: float, alpha: float):
         self.temperature, self.alpha = temperature, alpha
@@ -127,10 +125,6 @@ class SoftTargetTask:
         loss = self.alpha * soft + (1 - self.alpha) * hard
         target = torch.where(labelled, labels, teacher.argmax(dim=1))
         return loss, labels.numel(), (logits.argmax(dim=1) == target).sum(), int(lengths.sum())
-
-    @staticmethod
-    def metrics(loss_sum: float, n: int, correct: float) -> dict[str, float]:
-        return {"loss": loss_sum / n, "accuracy": correct / n}
 
 
 @dataclass

