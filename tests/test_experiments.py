@@ -128,6 +128,42 @@ def test_lowres_curve_rows_and_answer(ctx: Context, tmp_path: Path):
     assert meta["answer"].startswith("cannot answer")  # 1000 labels are not in this pool
 
 
+def _source_folder(ctx: Context, folder: Path, tokens: int, seed: int) -> Path:
+    """A tiny source LM with the metrics.json that `pretrain` writes."""
+    torch.manual_seed(seed)
+    _, vocab, _ = load_model(ctx.pretrained)
+    lm = LanguageModel(ModelConfig(vocab_size=len(vocab), emb_dim=8, hidden_dim=12,
+                                   num_layers=2))
+    save_model(folder, lm, vocab)
+    (folder / "metrics.json").write_text(json.dumps({
+        "train_tokens": tokens, "epochs": 1, "vocab_size": len(vocab), "valid_perplexity": 50.0,
+        "seconds": 1.0, "embedding": "trained from random init", "source_fraction": 0.1}))
+    return folder
+
+
+def test_source_size_curve_compares_sources_and_vectors(ctx: Context, tmp_path: Path):
+    from transferlib.experiments.sources import run_sources_experiment
+
+    sources = {"small": _source_folder(ctx, tmp_path / "small", 100, 1),
+               "big": _source_folder(ctx, tmp_path / "big", 1000, 2)}
+    sizes = {**ctx.sizes, "lowres_counts": (20, None)}
+    lowres = run_experiment("lowres", tmp_path / "low", [0, 1], ctx=ctx,
+                            arms=["vectors", "full"])
+    runs, summary, meta = _read(run_sources_experiment(
+        tmp_path / "out", sources, [0, 1], sizes, "big", fast=True, device="cpu",
+        lowres_runs=lowres["runs"]))
+    assert len(runs) == 2 * 2 * 2 and set(runs["n_labels"]) == {20, 120}  # sources x counts x seeds
+    assert (summary["n_seeds"] == 2).all()
+    assert summary.set_index("source")["source_tokens"].to_dict() == {"small": 100, "big": 1000}
+    assert meta["sources"]["small"]["train_tokens"] == 100 and meta["reference"] == "big"
+    pairs = {(c["n_labels"], c["a"], c["b"]) for c in meta["comparisons"]}
+    assert (20, "full from small", "full from big") in pairs
+    assert {(n, f"full from {s}", "vectors") for n in (20, 120) for s in sources} <= pairs
+    assert not any(c["n_labels"] == 50 for c in meta["comparisons"])  # no source ran 50
+    assert all(c["paired"] for c in meta["comparisons"])
+    assert not (tmp_path / "out" / "sources_runs.partial.csv").exists()
+
+
 def test_small_label_counts_get_enough_steps_within_the_cap():
     sizes = {"epochs": 6, "lowres_min_steps": 150, "lowres_max_epochs": 30}
     assert lowres_epochs(50, 16, sizes) == (30, 10)   # 4 steps/epoch: 38 wanted, capped

@@ -53,7 +53,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     fast = args.fast or fast_mode()  # read once, here at the entry point
     sizes = default_sizes(fast)
     p = sizes["pretrain"]
-    train = load_source_corpus(args.corpus, fast=fast, split="train")
+    train = load_source_corpus(args.corpus, fast=fast, split="train", fraction=args.fraction)
     valid = load_source_corpus(args.corpus, fast=fast, split="valid")
     vectors = None
     if not args.no_vectors:
@@ -66,6 +66,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         epochs=args.epochs or sizes["pretrain_epochs"],
         batch_size=args.batch_size or p["batch_size"], bptt=args.bptt or p["bptt"], lr=args.lr,
         seed=args.seed, amp=not args.no_amp, device=device_arg(args), max_tokens=args.max_tokens,
+        embedding_lr_factor=args.embedding_lr_factor,
         out_dim=p["out_dim"] if args.out_dim is None else args.out_dim,
         output_vocab_size=p["output_vocab_size"] if args.output_vocab is None
         else args.output_vocab)
@@ -77,7 +78,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     result.metrics["test_perplexity"] = evaluate(result.model, stream, LanguageModelTask(),
                                                  amp=not args.no_amp)["perplexity"]
     meta = {**result.metrics, "command": args.command_line,
-            "corpus": args.corpus, "seed": args.seed, "fast_mode": fast,
+            "corpus": args.corpus, "source_fraction": args.fraction, "seed": args.seed,
+            "fast_mode": fast,
             "machine": machine_info()}
     dtype = DTYPES[args.save_dtype]
     save_model(out, result.model, result.vocab, meta=meta,
@@ -221,6 +223,12 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--bptt", type=positive_int)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--max-tokens", type=int, help="use only the first N training tokens")
+    p.add_argument("--fraction", type=float, default=1.0,
+                   help="train on this share of the source sentences, in blocks spread evenly "
+                        "over the corpus (the source-size curve; default 1)")
+    p.add_argument("--embedding-lr-factor", type=float, default=0.0,
+                   help="fine-tune the GloVe vectors at this fraction of --lr (default 0: "
+                        "frozen)")
     p.add_argument("--no-vectors", action="store_true",
                    help="random embedding, trained (source model v1) instead of the shipped "
                         "GloVe vectors, frozen (v2)")

@@ -17,6 +17,7 @@ import torch
 from transferlib import datasets
 from transferlib.batching import LanguageModelStream
 from transferlib.devices import pick_device
+from transferlib.errors import ArgumentError
 from transferlib.model import LanguageModel, ModelConfig, count_parameters
 from transferlib.schedules import one_cycle
 from transferlib.tasks import LanguageModelTask
@@ -41,6 +42,7 @@ class PretrainConfig:
     bptt: int = 64
     lr: float = 3e-3
     max_tokens: int | None = None  # train on the first N tokens only
+    embedding_lr_factor: float = 0.0  # with vectors: 0 keeps them frozen, f > 0 trains at f·lr
     seed: int = 0
     amp: bool = True
     device: str = "auto"
@@ -72,10 +74,13 @@ def pretrain_language_model(
     With ``vectors`` (source model v2) the vocabulary is the corpus words that have a pretrained
     vector, the embedding starts from those vectors and stays **frozen**, so that every GloVe word
     the corpus never shows keeps a vector the LSTM can read (vocabulary transfer gives it later);
-    ``cfg.emb_dim`` is then the vectors' width. ``cfg`` defaults to ``PretrainConfig()``, the
-    shipped source model's recipe.
+    ``cfg.emb_dim`` is then the vectors' width. ``cfg.embedding_lr_factor > 0`` lets the
+    vectors move instead, at that fraction of the learning rate and without weight decay.
+    ``cfg`` defaults to ``PretrainConfig()``, the shipped source model's recipe.
     """
     cfg = cfg or PretrainConfig()
+    if cfg.embedding_lr_factor < 0:
+        raise ArgumentError(f"embedding_lr_factor must be >= 0, got {cfg.embedding_lr_factor}")
     (vocab_size, emb_dim, hidden_dim, num_layers, epochs, batch_size, bptt, lr, seed, amp,
      max_tokens, out_dim, output_vocab_size) = (
         cfg.vocab_size, cfg.emb_dim, cfg.hidden_dim, cfg.num_layers, cfg.epochs, cfg.batch_size,
@@ -99,10 +104,10 @@ def pretrain_language_model(
     origins = None
     if vectors is not None:
         origins = embedding_from_vectors(model.encoder.embedding, vocab, vectors)
-        model.encoder.embedding.weight.requires_grad_(False)
+        model.encoder.embedding.weight.requires_grad_(cfg.embedding_lr_factor > 0)
     model.to(dev)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(parameter_groups(model, lr, cfg.embedding_lr_factor),
+                                  lr=lr, weight_decay=0.01)
     steps = 0
     for epoch in range(epochs):  # window lengths vary by epoch: count every epoch's steps
         train.set_epoch(epoch)
@@ -118,14 +123,48 @@ def pretrain_language_model(
                "parameters": count_parameters(model, trainable_only=False),
                "trainable_parameters": count_parameters(model), "vocab_size": len(vocab),
                "output_vocab_size": model_cfg.n_output, "batch_size": batch_size, "bptt": bptt,
-               "lr": lr, "amp": amp, "embedding": "frozen pretrained vectors" if origins
-               else "trained from random init", "embedding_rows_by_origin": origins,
+               "lr": lr, "amp": amp, "embedding": _embedding_kind(origins, cfg),
+               "embedding_rows_by_origin": origins,
                "config": asdict(cfg)}
     return PretrainResult(model, vocab, history, metrics)
 
 
-def load_source_corpus(corpus: str, fast: bool, split: str = "train") -> list[str]:
+def parameter_groups(model: LanguageModel, lr: float, embedding_lr_factor: float) -> list[dict]:
+    """AdamW's groups: every trainable weight at ``lr``; with ``embedding_lr_factor > 0`` the
+    embedding (pretrained vectors, fine-tuned) in a group of its own at that fraction of ``lr``,
+    without weight decay (which would pull the vectors towards 0)."""
+    embedding = model.encoder.embedding.weight
+    if not embedding_lr_factor:
+        return [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    rest = [p for p in model.parameters() if p.requires_grad and p is not embedding]
+    return [{"params": rest},
+            {"params": [embedding], "lr": lr * embedding_lr_factor, "weight_decay": 0.0}]
+
+
+def _embedding_kind(origins: dict | None, cfg: PretrainConfig) -> str:
+    if not origins:
+        return "trained from random init"
+    if cfg.embedding_lr_factor > 0:
+        return f"pretrained vectors, fine-tuned at {cfg.embedding_lr_factor:g} x lr"
+    return "frozen pretrained vectors"
+
+
+def take_fraction(sentences: list[str], fraction: float, block: int = 100) -> list[str]:
+    """About ``fraction`` of ``sentences`` in blocks of ``block`` consecutive sentences spread
+    evenly over the corpus (every genre and decade keeps its share; notebook 05's source-size
+    curve). ``fraction`` 1 returns them all."""
+    if not 0 < fraction <= 1:
+        raise ArgumentError(f"fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return list(sentences)
+    n_blocks = -(-len(sentences) // block)
+    keep = [b for b in range(n_blocks) if int((b + 1) * fraction) > int(b * fraction)]
+    return [s for b in keep for s in sentences[b * block:(b + 1) * block]]
+
+
+def load_source_corpus(corpus: str, fast: bool, split: str = "train",
+                       fraction: float = 1.0) -> list[str]:
     """Sentences of one split of the shipped source corpus ('brown', 'sotu' or 'both');
-    fast mode keeps every 40th sentence."""
+    fast mode keeps every 40th sentence; ``fraction`` < 1 keeps that share (``take_fraction``)."""
     sentences = datasets.load_source_sentences(corpus, split)
-    return sentences[::40] if fast else sentences
+    return take_fraction(sentences[::40] if fast else sentences, fraction)

@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from transferlib.config import REPO_ROOT, fast_mode, positive_int, source_model_dir
-from transferlib.errors import DataError
+from transferlib.errors import ArgumentError, DataError
 from transferlib.experiments.runs import EXPERIMENTS, Context, experiment_sizes, run_experiment
+from transferlib.experiments.sources import SOURCE_COUNTS, run_sources_experiment
 from transferlib.strategies import PRESETS
 
 
@@ -23,6 +24,10 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     fast = args.fast or fast_mode()
     seeds = args.seeds or ([0] if fast else [0, 1, 2])
     which = EXPERIMENTS if "all" in args.which else tuple(dict.fromkeys(args.which))
+    if "sources" in which:
+        if len(which) > 1:
+            raise ArgumentError("run `experiments sources` on its own")
+        return cmd_sources(args, fast, seeds)
     if not fast and "lowres" in which and len(seeds) < 3:
         raise DataError(f"lowres needs >= 3 seeds for mean ± std, got {seeds}")
     out = Path(args.out or REPO_ROOT / ("results/fast" if fast else "results"))
@@ -47,6 +52,35 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sources(args: argparse.Namespace, fast: bool, seeds: list[int]) -> int:
+    """``experiments sources --sources NAME=FOLDER ...``: the source-size curve (notebook 05)."""
+    if not args.sources:
+        raise ArgumentError("experiments sources needs --sources NAME=FOLDER [NAME=FOLDER ...]")
+    sources = dict(args.sources)
+    sizes = experiment_sizes(fast)
+    sizes["lowres_counts"] = tuple(args.counts) if args.counts else (
+        (50, None) if fast else SOURCE_COUNTS)
+    if args.epochs:
+        sizes["epochs"] = args.epochs
+    out = Path(args.out or REPO_ROOT / ("results/fast" if fast else "results"))
+    lowres = Path(args.vectors_from) if args.vectors_from else None
+    if lowres is not None and not lowres.is_file():
+        raise DataError(f"--vectors-from {lowres}: no such file")
+    run_sources_experiment(out, sources, seeds, sizes, args.reference or next(iter(sources)),
+                           fast, args.device, not args.no_amp, args.command_line, lowres)
+    return 0
+
+
+def _source(text: str) -> tuple[str, Path]:
+    """A ``--sources`` item: ``NAME=FOLDER`` with a model folder that exists."""
+    name, sep, folder = text.partition("=")
+    if not sep or not name or not folder:
+        raise argparse.ArgumentTypeError(f"expected NAME=FOLDER, got {text!r}")
+    if not (Path(folder) / "config.json").is_file():
+        raise argparse.ArgumentTypeError(f"{folder}: not a model folder (no config.json)")
+    return name, Path(folder)
+
+
 def best_strategy(ablation_csv: Path) -> str:
     """The transfer strategy (not scratch, not the v1 row) with the highest mean valid
     accuracy in an ablation summary: chosen on valid, never on test (notebook 07)."""
@@ -66,8 +100,9 @@ def _count(text: str) -> int | None:
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``experiments`` on the CLI's subparsers (notebook 01)."""
     transfer = [s for s in PRESETS if s != "scratch"]
-    p = sub.add_parser("experiments", help="ablation, low-resource, domains, zero-shot")
-    p.add_argument("which", nargs="+", choices=[*EXPERIMENTS, "all"],
+    p = sub.add_parser("experiments",
+                       help="ablation, low-resource, domains, zero-shot, source size")
+    p.add_argument("which", nargs="+", choices=[*EXPERIMENTS, "sources", "all"],
                    help="one or more experiments, run in one process so they share the "
                         "adapted LMs (all: every one)")
     p.add_argument("--fast", action="store_true", help="tiny sizes (same as TRANSFERLIB_FAST=1)")
@@ -83,6 +118,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="lowres: the curve's arms (default: scratch and --strategy)")
     p.add_argument("--counts", nargs="+", type=_count,
                    help="lowres: label counts, 'all' for the whole pool (default: 50 … all)")
+    p.add_argument("--sources", nargs="+", type=_source, metavar="NAME=FOLDER",
+                   help="sources: the source models to fine-tune from")
+    p.add_argument("--reference", help="sources: the source the others are compared with "
+                                       "(default: the first)")
+    p.add_argument("--vectors-from", metavar="LOWRES_RUNS_CSV",
+                   help="sources: compare every source with the vectors arm of these runs")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--no-amp", action="store_true", help="fp32 (no autocast)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")

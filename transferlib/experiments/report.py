@@ -85,6 +85,12 @@ def plot_summary(name: str, summary: pd.DataFrame, path: Path) -> Path:
         _curves(ax, summary, "strategy", "n_labels", "test_accuracy")
         ax.set_xlabel("labelled training examples (log scale)")
         ax.set_ylabel("test accuracy")
+    elif name == "sources":
+        ax = fig.subplots()
+        _curves(ax, summary, "source", "n_labels", "test_accuracy")
+        ax.set_xlabel("labelled training examples (log scale)")
+        ax.set_ylabel("test accuracy")
+        ax.legend(title="source model")
     elif name == "domains":
         for ax, (domain, part) in zip(fig.subplots(1, 3, sharey=True),
                                       summary.groupby("domain", sort=False)):

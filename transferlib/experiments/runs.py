@@ -262,31 +262,35 @@ def lowres_epochs(n: int, batch_size: int, sizes: dict) -> tuple[int, int]:
     return epochs, -(-2 * epochs // sizes["epochs"])
 
 
+def lowres_run(ctx: Context, name: str, n: int, seed: int) -> dict:
+    """One point of the curve: preset ``name`` fine-tuned on ``n`` labels (a stratified sample
+    of seed ``seed``; the whole pool for ``len(ctx.pool)``) → the run's row. Batch 16 below
+    1000 labels, 64 from there; small label counts get more epochs (``lowres_epochs``)."""
+    batch = 16 if n < 1000 else 64
+    epochs, patience = lowres_epochs(n, batch, ctx.sizes)
+    train = ctx.pool if n == len(ctx.pool) else stratified_subsample(ctx.pool, n, seed)
+    run = ctx.finetune(name, train, seed, batch_size=batch, epochs=epochs, patience=patience)
+    return {"strategy": name, "n_labels": n, "seed": seed, "epochs": epochs,
+            "patience": patience, **{k: v for k, v in run.items() if k != "result"}}
+
+
 def run_lowres(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit",
                arms: Sequence[str] | None = None, partial: Path | None = None
                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Test accuracy vs number of labels for each of ``arms`` (default: ``scratch`` and
-    ``strategy``) (notebook 07). Batch 16 below 1000 labels, 64 from there; small label counts
-    get more epochs (``lowres_epochs``); RT valid for early stopping in every arm. Seed-major,
-    resumable from ``partial`` like ``run_ablation``."""
+    ``strategy``) (notebook 07), each point a ``lowres_run``; RT valid for early stopping in
+    every arm. Seed-major, resumable from ``partial`` like ``run_ablation``."""
     arms = list(arms or ("scratch", strategy))
     counts = lowres_counts(ctx)
     rows = read_partial(partial)
     for seed in seeds:
         for n in counts:
-            batch = 16 if n < 1000 else 64
-            epochs, patience = lowres_epochs(n, batch, ctx.sizes)
-            train = ctx.pool if n == len(ctx.pool) else stratified_subsample(ctx.pool, n, seed)
             for name in arms:
                 if _done(rows, strategy=name, n_labels=n, seed=seed):
                     continue
-                run = ctx.finetune(name, train, seed, batch_size=batch, epochs=epochs,
-                                   patience=patience)
-                rows.append({"strategy": name, "n_labels": n, "seed": seed, "epochs": epochs,
-                             "patience": patience,
-                             **{k: v for k, v in run.items() if k != "result"}})
+                rows.append(lowres_run(ctx, name, n, seed))
                 print(f"lowres {name} {n} labels seed {seed}: test "
-                      f"{run['test_accuracy']:.4f}", flush=True)
+                      f"{rows[-1]['test_accuracy']:.4f}", flush=True)
                 if partial:
                     pd.DataFrame(rows).to_csv(partial, index=False)
     runs = pd.DataFrame(rows)
