@@ -184,12 +184,17 @@ def test_transfer_vs_scratch_sentence_follows_the_numbers():
 
 
 def test_domains_never_score_on_the_k_training_sentences(ctx: Context, tmp_path: Path):
-    runs, summary, _ = _read(run_experiment("domains", tmp_path, [0], ctx=ctx))
-    assert len(runs) == 3 * (1 + 2 * 3)  # domains x (as-is on all + k x 3 methods)
+    runs, summary, meta = _read(run_experiment("domains", tmp_path, [0, 1], ctx=ctx))
+    assert len(runs) == 2 * 3 * (1 + 2 * 3)  # seeds x domains x (as-is on all + k x 3 methods)
+    # per domain and k: adapted vs as is and vs scratch, on the same held-out sentences
+    assert len(meta["comparisons"]) == 3 * 2 * 2
+    for c in meta["comparisons"]:
+        assert c["n_test"] == 60 - c["k"] and c["seeds_a"] == 2 and c["low"] <= c["high"]
+        assert c["versus"] in c["b"] and f"{c['domain']} sentences" in c["text"]
     assert set(runs["method"]) == {"rt-as-is", "rt-adapted", "scratch"}
     assert (runs["n_eval"] == 60 - runs["k"]).all()
     assert runs["accuracy"].between(0, 1).all()
-    assert len(summary) == len(runs) and {"accuracy_mean", "accuracy_std"} <= set(summary)
+    assert len(summary) == len(runs) // 2 and (summary["n_seeds"] == 2).all()
 
 
 def test_zeroshot_experiment_files(ctx: Context, tmp_path: Path):
@@ -199,6 +204,11 @@ def test_zeroshot_experiment_files(ctx: Context, tmp_path: Path):
                                       "glove-similarity", "glove-similarity-calibrated",
                                       "prototype"}
     assert (runs["n_test"] == 60).all() and meta["templates"]
+    against = {c["a"]: c for c in meta["comparisons"]}
+    assert set(against) == {"lm-zero-shot", "lm-zero-shot-calibrated", "glove-similarity",
+                            "glove-similarity-calibrated", "prototype (k = 1)", "prototype (k = 4)"}
+    assert all(c["b"] == "majority" for c in against.values())
+    assert against["prototype (k = 4)"]["seeds_a"] == 2
     shares = runs[["pred_share_negative", "pred_share_positive"]].sum(axis=1)
     assert shares.round(6).eq(1).all() and "pred_share_positive" in summary
     calibrated = runs[runs["method"] == "glove-similarity-calibrated"].iloc[0]
@@ -229,7 +239,10 @@ def test_markdown_tables_quote_the_csvs(ctx: Context, tmp_path: Path):
     from transferlib.experiments.report import markdown_tables
 
     run_experiment("ablation", tmp_path, [0], ctx=ctx, strategies=["scratch", "full"])
+    run_experiment("zeroshot", tmp_path, [0], ctx=ctx)
     text = markdown_tables(tmp_path)
+    zeroshot = pd.read_csv(tmp_path / "zeroshot.csv").set_index("method")
+    assert f"| {100 * zeroshot.loc['majority', 'accuracy_mean']:.1f} % | 1 | – |" in text
     summary = pd.read_csv(tmp_path / "ablation.csv")
     first = summary.iloc[0]
     assert f"| {first['strategy']} | {100 * first['test_accuracy_mean']:.1f} %" in text

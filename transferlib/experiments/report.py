@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from transferlib.stats import compare, compare_to, runs_from_frame
+from transferlib.stats import Runs, compare, compare_to, runs_from_frame
 
 
 def _curves(ax, summary: pd.DataFrame, group: str, x: str, y: str) -> None:
@@ -56,6 +56,35 @@ def lowres_comparisons(runs: pd.DataFrame) -> list[dict]:
                         show=False)
             out.append({"n_labels": int(n), **c.to_dict(), "text": str(c)})
     return out
+
+
+def _runs(rows: pd.DataFrame, name: str, value: str, size: str) -> Runs:
+    return Runs(name, tuple(rows[value]), int(rows[size].iloc[0]))
+
+
+def domain_comparisons(runs: pd.DataFrame) -> list[dict]:
+    """Per domain and k: the adapted RT model against the RT model as is and against scratch
+    on the same k sentences, scored on the same held-out sentences of the domain (unpaired:
+    the domain runs keep no per-sentence records, so the intervals are the wider bound)."""
+    out = []
+    for (domain, k), part in runs[runs["k"] > 0].groupby(["domain", "k"], sort=False):
+        get = {m: _runs(rows, f"{domain}, {m} (k = {k})", "accuracy", "n_eval")
+               for m, rows in part.groupby("method")}
+        for other in ("rt-as-is", "scratch"):
+            c = compare(get["rt-adapted"], get[other], show=False,
+                        scored_on=f"{domain} sentences")
+            out.append({"domain": domain, "k": int(k), "versus": other, **c.to_dict(),
+                        "text": str(c)})
+    return out
+
+
+def zeroshot_comparisons(runs: pd.DataFrame) -> list[dict]:
+    """Every zero- and few-shot method against answering the majority class, on the test
+    reviews (unpaired; a method without seeds has the test-set part of the interval only)."""
+    name = runs["method"] + [f" (k = {k})" if k else "" for k in runs["k"]]
+    get = {n: _runs(rows, n, "accuracy", "n_test") for n, rows in runs.groupby(name, sort=False)}
+    return [{**(c := compare(model, get["majority"], show=False)).to_dict(), "text": str(c)}
+            for n, model in get.items() if n != "majority"]
 
 
 def plot_summary(name: str, summary: pd.DataFrame, path: Path) -> Path:
@@ -170,25 +199,49 @@ def _lowres_md(lowres: pd.DataFrame) -> list[str]:
     return out
 
 
-def _domains_md(domains: pd.DataFrame) -> list[str]:
-    ks = sorted(domains.loc[domains["k"] > 0, "k"].unique())
-    out = ["| domain | RT model as is | adapted, k = " + " / ".join(str(k) for k in ks)
-           + " | scratch on k |\n| --- | --- | --- | --- |"]
-    for domain, part in domains.groupby("domain", sort=False):
-        get = part.set_index(["method", "k"])["accuracy_mean"]
-        out.append(f"| {domain} | {_pct(get[('rt-as-is', 0)])} | "
-                   + " / ".join(f"{100 * get[('rt-adapted', k)]:.1f}" for k in ks) + " % | "
-                   + " / ".join(f"{100 * get[('scratch', k)]:.1f}" for k in ks) + " % |")
+def _sources_md(sources: pd.DataFrame) -> list[str]:
+    counts = sorted(sources["n_labels"].unique())
+    out = ["| source model | tokens read | " + " | ".join(f"{n:,} labels" for n in counts)
+           + " |\n| --- | --- |" + " --- |" * len(counts)]
+    for name, part in sources.groupby("source", sort=False):
+        cells = part.set_index("n_labels")
+        out.append(f"| {name} | {int(part['source_tokens'].iloc[0]):,} | " + " | ".join(
+            f"{_pct(cells.loc[n, 'test_accuracy_mean'], cells.loc[n, 'test_accuracy_std'])} "
+            f"({cells.loc[n, 'n_seeds']})" if n in cells.index else "–" for n in counts) + " |")
     return out
 
 
-def _zeroshot_md(zs: pd.DataFrame) -> list[str]:
+def _ci(c: dict) -> str:
+    return f"{100 * c['delta']:+.1f} ({100 * c['low']:+.1f} … {100 * c['high']:+.1f})"
+
+
+def _domains_md(domains: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+    out = ["| domain | k | RT model as is | adapted on k | scratch on k | adapted − as is "
+           "(95 % CI) | adapted − scratch (95 % CI) | seeds |\n"
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    get = domains.set_index(["domain", "method", "k"])
+    pairs = {(c["domain"], c["k"], c["versus"]): c for c in domain_comparisons(runs)}
+    for (domain, k), _ in domains[domains["k"] > 0].groupby(["domain", "k"], sort=False):
+        cell = [_pct(get.loc[(domain, m, k), "accuracy_mean"],
+                     get.loc[(domain, m, k), "accuracy_std"])
+                for m in ("rt-as-is", "rt-adapted", "scratch")]
+        out.append(f"| {domain} | {k} | " + " | ".join(cell) + " | "
+                   f"{_ci(pairs[(domain, k, 'rt-as-is')])} | "
+                   f"{_ci(pairs[(domain, k, 'scratch')])} | "
+                   f"{get.loc[(domain, 'rt-adapted', k), 'n_seeds']} |")
+    return out
+
+
+def _zeroshot_md(zs: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
     shares = [c for c in zs.columns if c.startswith("pred_share_")]
-    out = ["| method | k per class | test accuracy | " + " | ".join(
-        c.replace("pred_share_", "predicted ") for c in shares) + " |\n| --- | --- | --- |"
-        + " --- |" * len(shares)]
+    out = ["| method | k per class | test accuracy | seeds | − majority class (95 % CI) | "
+           + " | ".join(c.replace("pred_share_", "predicted ") for c in shares)
+           + " |\n| --- | --- | --- | --- | --- |" + " --- |" * len(shares)]
+    deltas = {c["a"]: _ci(c) for c in zeroshot_comparisons(runs)}
     for r in zs.itertuples():
+        name = r.method + (f" (k = {r.k})" if r.k else "")
         out.append(f"| {r.method} | {r.k} | {_pct(r.accuracy_mean, r.accuracy_std)} | "
+                   f"{r.n_seeds} | {deltas.get(name, '–')} | "
                    + " | ".join(f"{getattr(r, c):.2f}" for c in shares) + " |")
     return out
 
@@ -235,10 +288,15 @@ def markdown_tables(results: Path) -> str:
     files, never a hand copy): ``python -m transferlib.experiments.report results``."""
     out = []
     for name, fmt in (("ablation", _ablation_md), ("lowres", _lowres_md),
-                      ("domains", _domains_md), ("zeroshot", _zeroshot_md)):
+                      ("domains", _domains_md), ("zeroshot", _zeroshot_md),
+                      ("sources", _sources_md)):
         path = Path(results) / f"{name}.csv"
-        if path.is_file():
-            out += [f"\n{name} ({path}):\n", *fmt(pd.read_csv(path))]
+        if not path.is_file():
+            continue
+        frames = [pd.read_csv(path)]
+        if name in ("domains", "zeroshot"):
+            frames.append(pd.read_csv(Path(results) / f"{name}_runs.csv"))
+        out += [f"\n{name} ({path}):\n", *fmt(*frames)]
     if all((Path(results) / f"{n}_runs.csv").is_file() for n in ("teacher", "distill")):
         out += [f"\ndistillation ({Path(results) / 'distill_runs.csv'}):\n",
                 *_distill_md(Path(results))]

@@ -36,7 +36,13 @@ from transferlib.config import (
 )
 from transferlib.devices import pick_device
 from transferlib.errors import ArgumentError, DataError
-from transferlib.experiments.report import ablation_intervals, lowres_comparisons, write_outputs
+from transferlib.experiments.report import (
+    ablation_intervals,
+    domain_comparisons,
+    lowres_comparisons,
+    write_outputs,
+    zeroshot_comparisons,
+)
 from transferlib.fewshot import accuracy_on, adapt_classifier
 from transferlib.model import LanguageModel
 from transferlib.pipeline import (
@@ -407,6 +413,7 @@ def run_experiment(name: str, out: str | Path, seeds: Sequence[int], fast: bool 
         print("\n".join(c["text"] for c in meta["comparisons"]))
     elif name == "domains":
         runs, summary = run_domains(ctx, seeds, strategy)
+        meta["comparisons"] = domain_comparisons(runs)
     else:
         runs = run_zeroshot(ctx.pretrained, ctx.pool, ctx.test, seeds, ctx.sizes["fewshot_ks"],
                             ctx.device, vectors=load_word_vectors())
@@ -415,6 +422,7 @@ def run_experiment(name: str, out: str | Path, seeds: Sequence[int], fast: bool 
             runs.groupby(["method", "k"], sort=False)[shares].mean().reset_index(),
             on=["method", "k"])
         meta["templates"] = [[t, w] for t, w in TEMPLATES]
+        meta["comparisons"] = zeroshot_comparisons(runs)
     meta.update(strategy=strategy, lm_seconds=ctx.lm_seconds, machine=machine_info(),
                 seconds=time.perf_counter() - start)
     paths = write_outputs(Path(out), name, runs, summary, meta)
