@@ -23,7 +23,7 @@ from transferlib.compression import (
 )
 from transferlib.model import Classifier, ModelConfig
 from transferlib.tasks import ClassificationTask
-from transferlib.training import fit
+from transferlib.training import TrainConfig, fit
 
 CFG = ModelConfig(vocab_size=60, emb_dim=16, hidden_dim=24, num_layers=2, emb_dropout=0.0,
                   layer_dropout=0.0, out_dropout=0.0, n_classes=3, head_hidden=8)
@@ -127,7 +127,7 @@ def test_distillation_trains_a_smaller_student_with_fit(model, batch):
     task = DistillationTask(model, temperature=2.0, alpha=1.0)
     before = float(task.step(student, batch, torch.device("cpu"))[0].detach())
     optimizer = torch.optim.Adam(student.parameters(), lr=1e-2)
-    fit(student, [batch] * 30, None, task, optimizer, 1, progress=False)
+    fit(student, [batch] * 30, None, task, optimizer, TrainConfig(epochs=1, progress=False))
     after = float(task.step(student.eval(), batch, torch.device("cpu"))[0].detach())
     assert after < 0.5 * before
 
@@ -150,7 +150,8 @@ def test_lora_training_moves_only_the_adapters_and_merges_exactly(model, batch):
     lora = apply_lora(copy.deepcopy(model), rank=2)
     base = {k: v.clone() for k, v in lora.state_dict().items() if ".base." in k}
     optimizer = torch.optim.AdamW([p for p in lora.parameters() if p.requires_grad], lr=1e-2)
-    fit(lora, [batch] * 5, None, ClassificationTask(), optimizer, 1, progress=False)
+    fit(lora, [batch] * 5, None, ClassificationTask(), optimizer,
+        TrainConfig(epochs=1, progress=False))
     state = lora.state_dict()
     assert all(torch.equal(state[k], v) for k, v in base.items())
     assert float(lora.encoder.layers[0].lora_B["weight_hh_l0"].detach().abs().max()) > 0

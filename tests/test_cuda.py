@@ -17,7 +17,7 @@ from transferlib.batching import TextClassificationDataset, collate_padded, make
 from transferlib.model import Classifier
 from transferlib.parallel import DistContext, backend_for, wrap_ddp
 from transferlib.tasks import ClassificationTask
-from transferlib.training import evaluate, fit
+from transferlib.training import TrainConfig, evaluate, fit
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 CUDA = torch.device("cuda")
@@ -27,9 +27,9 @@ def test_fp16_autocast_with_grad_scaler_trains(tiny_cfg, tiny_vocab, tiny_texts)
     torch.manual_seed(0)
     model = Classifier(tiny_cfg)
     ds = TextClassificationDataset(*tiny_texts, tiny_vocab, ["negative", "positive"])
-    hist = fit(model, make_loader(ds, 4), make_loader(ds, 14, shuffle=False),
-               ClassificationTask(), torch.optim.Adam(model.parameters(), 1e-2), epochs=25,
-               amp=True, device=CUDA, progress=False)
+    hist = fit(model, make_loader(ds, 4), make_loader(ds, 14, shuffle=False), ClassificationTask(),
+               torch.optim.Adam(model.parameters(), 1e-2),
+               TrainConfig(epochs=25, device=CUDA, amp=True, progress=False))
     assert next(model.parameters()).device.type == "cuda"
     assert next(model.parameters()).dtype == torch.float32  # master weights stay fp32
     assert hist["train_loss"].iloc[-1] < hist["train_loss"].iloc[0]
@@ -65,7 +65,7 @@ def test_nccl_ddp_step_equals_a_single_process_step(tiny_cfg, tiny_vocab, tiny_t
         ddp = wrap_ddp(ddp_model, DistContext(0, 1, 0, CUDA, "nccl"))
         for m in (plain.to(CUDA), ddp):
             fit(m, [batch], None, ClassificationTask(), torch.optim.SGD(m.parameters(), lr=0.5),
-                1, device=CUDA, progress=False)
+                TrainConfig(epochs=1, device=CUDA, progress=False))
         after = evaluate(ddp, [batch], ClassificationTask(), device=CUDA)
     finally:
         dist.destroy_process_group()

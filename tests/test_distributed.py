@@ -32,7 +32,7 @@ from transferlib.parallel import (
     wrap_ddp,
 )
 from transferlib.tasks import ClassificationTask
-from transferlib.training import fit
+from transferlib.training import TrainConfig, fit
 
 CFG = ModelConfig(vocab_size=40, emb_dim=8, hidden_dim=12, num_layers=2, emb_dropout=0.0,
                   layer_dropout=0.0, out_dropout=0.0, n_classes=2, head_hidden=6)
@@ -57,8 +57,8 @@ def _model() -> Classifier:
 
 def _train(model, batches, task=None, accumulate: int = 1):
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
-    fit(model, batches, None, task or ClassificationTask(), optimizer, 1, progress=False,
-        accumulate=accumulate, device=torch.device("cpu"))
+    fit(model, batches, None, task or ClassificationTask(), optimizer,
+        TrainConfig(epochs=1, device=torch.device("cpu"), accumulate=accumulate, progress=False))
     return model
 
 

@@ -28,7 +28,7 @@ from transferlib.schedules import slanted_triangular
 from transferlib.strategies import PRESETS, Strategy, get_strategy
 from transferlib.tasks import ClassificationTask
 from transferlib.text import Vocab, numericalize, tokenize
-from transferlib.training import evaluate, fit
+from transferlib.training import TrainConfig, evaluate, fit
 
 POS = ["a great film", "i loved it", "superb acting", "great fun", "a moving story"]
 NEG = ["a dull film", "i hated it", "awful acting", "boring mess", "a flat story"]
@@ -264,7 +264,8 @@ def test_a_huge_learning_rate_stops_with_the_step_and_rate(tiny):
     with pytest.raises(TrainingError, match=r"loss became (nan|inf) at epoch 1, step 2 "
                        r"\(learning rates: 1.00e\+30\); the learning rate is likely too high"):
         fit(model, make_loader(ds, 4), None, ClassificationTask(),
-            torch.optim.SGD(model.parameters(), lr=1e30), 3, clip=None, progress=False)
+            torch.optim.SGD(model.parameters(), lr=1e30),
+            TrainConfig(epochs=3, clip=None, progress=False))
 
 
 def test_divergence_keeps_the_last_good_checkpoint(tiny, tmp_path):
@@ -274,8 +275,9 @@ def test_divergence_keeps_the_last_good_checkpoint(tiny, tmp_path):
     steps = len(loader)
     explode = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 if s < steps else 1e31)
     with pytest.raises(TrainingError) as info:
-        fit(model, loader, loader, ClassificationTask(), optimizer, 3, scheduler=explode,
-            clip=None, progress=False, checkpoint_dir=tmp_path)
+        fit(model, loader, loader, ClassificationTask(), optimizer,
+            TrainConfig(epochs=3, clip=None, progress=False, checkpoint_dir=tmp_path),
+            scheduler=explode)
     assert "at epoch 2, step 2 (learning rates: 1.00e+30)" in str(info.value)
     assert f"The last good checkpoint (epoch 1) is in {tmp_path}." in str(info.value)
     tensors, state = load_training_state(tmp_path)
@@ -295,7 +297,8 @@ def test_inf_gradient_with_a_finite_loss_stops_before_the_step(tiny):
     with pytest.raises(TrainingError, match=r"gradient norm became nan at epoch 1, step 1 "
                        r"\(learning rates: 1.00e-02\) although the loss was finite"):
         fit(model, make_loader(ds, 4), None, SqrtAtZero(),
-            torch.optim.SGD(model.parameters(), lr=1e-2), 1, clip=None, progress=False)
+            torch.optim.SGD(model.parameters(), lr=1e-2),
+            TrainConfig(epochs=1, clip=None, progress=False))
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k  # the bad step was not applied
 
@@ -304,7 +307,8 @@ def test_inf_gradient_with_a_finite_loss_stops_before_the_step(tiny):
 def test_gradient_norms_are_in_the_history(tiny, clip):
     model, ds = tiny
     history = fit(model, make_loader(ds, 4), None, ClassificationTask(),
-                  torch.optim.SGD(model.parameters(), lr=0.1), 2, clip=clip, progress=False)
+                  torch.optim.SGD(model.parameters(), lr=0.1),
+                  TrainConfig(epochs=2, clip=clip, progress=False))
     assert history["grad_norm"].notna().all() and (history["grad_norm"] > 0).all()
     assert torch.isfinite(torch.tensor(history["grad_norm"].to_numpy())).all()
 
@@ -374,7 +378,7 @@ def test_out_of_memory_suggests_a_smaller_batch(tiny, exc):
     with pytest.raises(TrainingError, match=r"out of memory on cpu at epoch 1, step 2 \(batch "
                        r"shape \[4, \d+\]\); use a smaller --batch-size \(e.g. 2\)"):
         fit(model, make_loader(ds, 4), None, OutOfMemoryTask(exc),
-            torch.optim.SGD(model.parameters(), lr=0.1), 1, progress=False)
+            torch.optim.SGD(model.parameters(), lr=0.1), TrainConfig(epochs=1, progress=False))
     with pytest.raises(TrainingError, match=r"out of memory on cpu at evaluation batch 1"):
         evaluate(model, make_loader(ds, 4), OutOfMemoryTask(exc, at_step=1))
 
@@ -383,7 +387,7 @@ def test_other_runtime_errors_are_not_disguised_as_out_of_memory(tiny):
     model, ds = tiny
     with pytest.raises(RuntimeError, match="shape mismatch"):
         fit(model, make_loader(ds, 4), None, OutOfMemoryTask(RuntimeError("shape mismatch")),
-            torch.optim.SGD(model.parameters(), lr=0.1), 1, progress=False)
+            torch.optim.SGD(model.parameters(), lr=0.1), TrainConfig(epochs=1, progress=False))
 
 
 def test_output_folder_that_cannot_exist_fails_before_training(fast, tmp_path, capsys):
@@ -466,10 +470,11 @@ def test_public_functions_say_what_is_allowed(small_model, call, error, message)
 ])
 def test_fit_validates_its_arguments(tiny, kwargs, message):
     model, ds = tiny
-    args = {"epochs": 1, **kwargs}
     with pytest.raises(ValueError, match=message):
+        TrainConfig(**{"epochs": 1, "progress": False, **kwargs})
+    with pytest.raises(ValueError, match="fit takes a TrainConfig"):  # not a bare epoch count
         fit(model, make_loader(ds, 4), None, ClassificationTask(),
-            torch.optim.SGD(model.parameters(), lr=0.1), progress=False, **args)
+            torch.optim.SGD(model.parameters(), lr=0.1), 1)
 
 
 def test_unlabelled_lm_csv_keeps_the_train_split_and_reports_what_it_skips(tmp_path):

@@ -24,7 +24,7 @@ from transferlib.resume import LATEST, load_training_state
 from transferlib.schedules import one_cycle, slanted_triangular
 from transferlib.tasks import ClassificationTask, LanguageModelTask
 from transferlib.text import Vocab, tokenize
-from transferlib.training import fit, set_seed
+from transferlib.training import TrainConfig, fit, set_seed
 
 EPOCHS = 4
 TIMING = ["seconds", "tokens_per_s"]
@@ -91,9 +91,10 @@ def _classifier_run(data, ckpt=None, resume=False, stop_after=None, crash_at=Non
 
     try:
         history = fit(model, train, make_loader(ds, 64, shuffle=False), task, optimizer,
-                      epochs, scheduler=scheduler, regularizer=L2SP(model, 1e-3),
-                      patience=patience, on_epoch_start=gradual_unfreezing(model),
-                      on_epoch_end=on_end, progress=False, checkpoint_dir=ckpt, resume=resume)
+                      TrainConfig(epochs=epochs, patience=patience, progress=False,
+                                  checkpoint_dir=ckpt, resume=resume),
+                      scheduler=scheduler, regularizer=L2SP(model, 1e-3),
+                      on_epoch_start=gradual_unfreezing(model), on_epoch_end=on_end)
     except Stop:
         return None
     return model, history
@@ -168,9 +169,10 @@ def test_language_model_resume_with_varying_bptt_and_bf16(tmp_path):
                 raise Stop
 
         try:
-            return lm, fit(lm, stream, valid, LanguageModelTask(), optimizer, 3,
-                           scheduler=scheduler, amp=True, clip=0.25, progress=False,
-                           on_epoch_end=on_end, checkpoint_dir=ckpt, resume=resume)
+            return lm, fit(lm, stream, valid, LanguageModelTask(), optimizer,
+                           TrainConfig(epochs=3, amp=True, clip=0.25, progress=False,
+                                       checkpoint_dir=ckpt, resume=resume),
+                           scheduler=scheduler, on_epoch_end=on_end)
         except Stop:
             return None
 
@@ -208,8 +210,8 @@ def test_resume_refuses_a_checkpoint_of_another_model(data, tmp_path):
     optimizer = torch.optim.AdamW(bigger.parameters(), 1e-3)
     with pytest.raises(CheckpointError, match="weights do not match the model being trained") \
             as info:
-        fit(bigger, make_loader(ds, 16), None, ClassificationTask(), optimizer, EPOCHS,
-            progress=False, checkpoint_dir=tmp_path, resume=True)
+        fit(bigger, make_loader(ds, 16), None, ClassificationTask(), optimizer,
+            TrainConfig(epochs=EPOCHS, progress=False, checkpoint_dir=tmp_path, resume=True))
     assert ("encoder.layers.0.weight_hh_l0: shape (64, 16) in the file, (80, 20) in the model "
             "being trained") in str(info.value)
 
@@ -220,12 +222,12 @@ def test_resume_refuses_another_optimizer_layout_or_missing_scheduler(data, tmp_
     model = Classifier(cfg)
     one_group = torch.optim.AdamW(model.parameters(), 1e-3)
     with pytest.raises(CheckpointError, match="optimizer state does not fit this optimizer"):
-        fit(model, make_loader(ds, 16), None, ClassificationTask(), one_group, EPOCHS,
-            progress=False, checkpoint_dir=tmp_path, resume=True)
+        fit(model, make_loader(ds, 16), None, ClassificationTask(), one_group,
+            TrainConfig(epochs=EPOCHS, progress=False, checkpoint_dir=tmp_path, resume=True))
     groups = torch.optim.AdamW(discriminative_groups(model, 1e-2))
     with pytest.raises(CheckpointError, match="checkpoint was saved with a scheduler"):
-        fit(model, make_loader(ds, 16), None, ClassificationTask(), groups, EPOCHS,
-            progress=False, checkpoint_dir=tmp_path, resume=True)
+        fit(model, make_loader(ds, 16), None, ClassificationTask(), groups,
+            TrainConfig(epochs=EPOCHS, progress=False, checkpoint_dir=tmp_path, resume=True))
 
 
 def test_resume_refuses_a_checkpoint_past_the_epochs_asked_for(data, tmp_path):
@@ -240,7 +242,7 @@ def test_resume_needs_a_checkpoint_dir(data):
     model = Classifier(cfg)
     with pytest.raises(ValueError, match="resume=True needs checkpoint_dir"):
         fit(model, make_loader(ds, 16), None, ClassificationTask(),
-            torch.optim.AdamW(model.parameters()), 1, resume=True)
+            torch.optim.AdamW(model.parameters()), TrainConfig(epochs=1, resume=True))
 
 
 # ---- the command line ------------------------------------------------------------------------
@@ -323,6 +325,6 @@ def test_each_epoch_iterates_the_training_data_exactly_once(data):
 
     train = Counting(make_loader(ds, 16))
     model = Classifier(cfg)
-    fit(model, train, None, ClassificationTask(), torch.optim.SGD(model.parameters(), 0.1), 3,
-        progress=True)
+    fit(model, train, None, ClassificationTask(), torch.optim.SGD(model.parameters(), 0.1),
+        TrainConfig(epochs=3, progress=True))
     assert train.iterations == 3

@@ -38,7 +38,7 @@ from transferlib.pipeline import classifier_from_source, score_test_split
 from transferlib.schedules import one_cycle
 from transferlib.tasks import ClassificationTask
 from transferlib.text import Vocab, numericalize
-from transferlib.training import evaluate, fit, set_seed
+from transferlib.training import TrainConfig, evaluate, fit, set_seed
 
 
 @dataclass(frozen=True)
@@ -161,9 +161,10 @@ def distill_student(transfer: pd.DataFrame, teacher_logits: torch.Tensor, valid:
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     scheduler = one_cycle(optimizer, cfg.epochs * len(train_dl) + cfg.epochs)
     start = time.perf_counter()
-    history = fit(model, train_dl, valid_dl, SoftTargetTask(cfg.temperature, cfg.alpha),
-                  optimizer, cfg.epochs, scheduler=scheduler, device=device, clip=1.0,
-                  patience=cfg.epochs, progress=False)
+    history = fit(model, train_dl, valid_dl, SoftTargetTask(cfg.temperature, cfg.alpha), optimizer,
+                  TrainConfig(epochs=cfg.epochs, device=device, clip=1.0, patience=cfg.epochs,
+                              progress=False),
+                  scheduler=scheduler)
     metrics = {"seconds": time.perf_counter() - start, "epochs_run": len(history),
                "best_epoch": int(history["valid_accuracy"].idxmax()) + 1,
                "valid_accuracy": evaluate(model, valid_dl, ClassificationTask(),

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -30,7 +31,7 @@ from transferlib.parallel import (
     wrap_ddp,
 )
 from transferlib.tasks import ClassificationTask
-from transferlib.training import fit
+from transferlib.training import TrainConfig, fit
 
 
 def _scale_worker(argv: list[str]) -> int:
@@ -53,11 +54,13 @@ def _scale_worker(argv: list[str]) -> int:
                                     ctx.world_size)
         optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
         task = ClassificationTask()
-        kw = {"device": ctx.device, "amp": a.amp, "progress": False}
-        fit(model, loader, None, task, optimizer, 1, max_steps_per_epoch=2, **kw)  # warm-up
+        warm_up = TrainConfig(device=ctx.device, amp=a.amp, max_steps_per_epoch=2,
+                              progress=False)
+        fit(model, loader, None, task, optimizer, warm_up)
         dist.barrier()
         start = time.perf_counter()
-        history = fit(model, loader, None, task, optimizer, 1, max_steps_per_epoch=a.steps, **kw)
+        history = fit(model, loader, None, task, optimizer,
+                      replace(warm_up, max_steps_per_epoch=a.steps))
         seconds = torch.tensor([time.perf_counter() - start], dtype=torch.float64)
         tokens = torch.tensor([history["tokens_per_s"].iloc[0] * history["seconds"].iloc[0]],
                               dtype=torch.float64)

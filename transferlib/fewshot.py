@@ -30,7 +30,7 @@ from transferlib.param_groups import discriminative_groups, freeze_to
 from transferlib.schedules import slanted_triangular
 from transferlib.tasks import ClassificationTask
 from transferlib.text import Vocab, numericalize
-from transferlib.training import evaluate, fit, set_seed
+from transferlib.training import TrainConfig, evaluate, fit, set_seed
 
 
 @torch.no_grad()
@@ -105,6 +105,7 @@ def adapt_classifier(model: Classifier, vocab: Vocab, classes: list[str], train:
                                                  DEFAULT_MAX_LEN), batch_size, shuffle=True,
                        seed=seed)
     optimizer = torch.optim.AdamW(discriminative_groups(model, lr), weight_decay=0.0)
-    fit(model, data, None, ClassificationTask(), optimizer, epochs, device=dev, amp=amp,
-        scheduler=slanted_triangular(optimizer, epochs * len(data)), clip=1.0, progress=False)
+    fit(model, data, None, ClassificationTask(), optimizer,
+        TrainConfig(epochs=epochs, device=dev, amp=amp, clip=1.0, progress=False),
+        scheduler=slanted_triangular(optimizer, epochs * len(data)))
     return model

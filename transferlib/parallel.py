@@ -117,8 +117,8 @@ class SyncEveryK:
     """Wraps a task for gradient accumulation under DDP: the all-reduce runs only on the last
     micro-batch of each group of ``accumulate`` (and on the epoch's last batch), as
     ``DistributedDataParallel.no_sync`` does, instead of after every backward pass. Pass it to
-    ``fit(..., accumulate=accumulate)``; ``batches_per_epoch`` must equal the batches ``fit``
-    draws per epoch on every rank."""
+    ``fit`` with ``TrainConfig(accumulate=accumulate)``; ``batches_per_epoch`` must equal the
+    batches ``fit`` draws per epoch on every rank."""
 
     def __init__(self, task, model: DistributedDataParallel, accumulate: int,
                  batches_per_epoch: int):

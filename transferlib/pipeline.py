@@ -46,7 +46,7 @@ from transferlib.schedules import make_scheduler, slanted_triangular
 from transferlib.strategies import Strategy
 from transferlib.tasks import ClassificationTask, LanguageModelTask
 from transferlib.text import Vocab, tokenize
-from transferlib.training import evaluate, fit, predictions, set_seed
+from transferlib.training import TrainConfig, evaluate, fit, predictions, set_seed
 from transferlib.transfer import (
     TransferReport,
     build_target_vocab,
@@ -218,12 +218,13 @@ def finetune_classifier(
     optimizer, scheduler, on_start = strategy_optimizer(
         model, strategy, cfg.lr, cfg.epochs * -(-len(train_dl) // cfg.accumulate), cfg.epochs)
     start = time.perf_counter()
-    history = fit(trained, train_dl, valid_dl, task, optimizer, cfg.epochs,
-                  scheduler=scheduler, device=dev, amp=cfg.amp, clip=1.0,
+    history = fit(trained, train_dl, valid_dl, task, optimizer,
+                  TrainConfig(epochs=cfg.epochs, device=dev, amp=cfg.amp, clip=1.0,
+                              accumulate=cfg.accumulate, patience=cfg.patience, progress=progress,
+                              checkpoint_dir=stage_dir["classifier"], resume=resume),
+                  scheduler=scheduler,
                   regularizer=make_regularizer(strategy.regularizer, model, strategy.lam),
-                  patience=cfg.patience, on_epoch_start=on_start, on_epoch_end=on_epoch_end,
-                  progress=progress, checkpoint_dir=stage_dir["classifier"], resume=resume,
-                  accumulate=cfg.accumulate)
+                  on_epoch_start=on_start, on_epoch_end=on_epoch_end)
     seconds = time.perf_counter() - start
     freeze_to(model, 0)
     metrics = {"valid_accuracy": evaluate(model, valid_dl, ClassificationTask(
@@ -347,9 +348,10 @@ def finetune_language_model(
     valid = LanguageModelStream(valid_texts, vocab, min(batch_size, 8), bptt)
     optimizer = torch.optim.AdamW(discriminative_groups(lm, lr), weight_decay=0.01)
     scheduler = slanted_triangular(optimizer, epochs * len(train))
-    return fit(lm, train, valid, LanguageModelTask(), optimizer, epochs, scheduler=scheduler,
-               device=device, amp=amp, clip=0.25, progress=progress,
-               checkpoint_dir=checkpoint_dir, resume=resume)
+    return fit(lm, train, valid, LanguageModelTask(), optimizer,
+               TrainConfig(epochs=epochs, device=device, amp=amp, clip=0.25, progress=progress,
+                           checkpoint_dir=checkpoint_dir, resume=resume),
+               scheduler=scheduler)
 
 
 def default_sizes(fast: bool | None = None) -> dict:

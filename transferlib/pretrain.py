@@ -22,7 +22,7 @@ from transferlib.model import LanguageModel, ModelConfig, count_parameters
 from transferlib.schedules import one_cycle
 from transferlib.tasks import LanguageModelTask
 from transferlib.text import Vocab, tokenize
-from transferlib.training import fit, set_seed
+from transferlib.training import TrainConfig, fit, set_seed
 from transferlib.transfer import embedding_from_vectors, vocab_from_vectors
 from transferlib.vectors import WordVectors
 
@@ -114,9 +114,10 @@ def pretrain_language_model(
         steps += len(train)
     scheduler = one_cycle(optimizer, total_steps=steps)
     start = time.perf_counter()
-    history = fit(model, train, valid, LanguageModelTask(), optimizer, epochs,
-                  scheduler=scheduler, device=dev, amp=amp, clip=0.25, progress=progress,
-                  on_epoch_end=on_epoch_end, checkpoint_dir=checkpoint_dir, resume=resume)
+    history = fit(model, train, valid, LanguageModelTask(), optimizer,
+                  TrainConfig(epochs=epochs, device=dev, amp=amp, clip=0.25, progress=progress,
+                              checkpoint_dir=checkpoint_dir, resume=resume),
+                  scheduler=scheduler, on_epoch_end=on_epoch_end)
     metrics = {"valid_perplexity": float(history["valid_perplexity"].iloc[-1]),
                "train_tokens": train.n_tokens, "epochs": epochs,
                "seconds": time.perf_counter() - start, "device": str(dev),

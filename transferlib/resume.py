@@ -1,7 +1,7 @@
 """Resuming an interrupted training run exactly: training checkpoints (taught in notebook 06).
 
-``fit(..., checkpoint_dir=DIR)`` saves, after every epoch, everything the next epoch depends on:
-weights, optimizer state, scheduler and GradScaler state, the Python/NumPy/torch RNG states (and
+``fit`` with ``TrainConfig(checkpoint_dir=DIR)`` saves, after every epoch, everything the next
+epoch depends on: weights, optimizer state, scheduler and GradScaler state, the Python/NumPy/torch RNG states (and
 the data loader's generator), early-stopping state and the history. Tensors go to safetensors
 (optimizer state flattened into named tensors), the rest to JSON; nothing is pickled. Each epoch
 is a new folder ``DIR/epoch-NNNN-*`` (``state.safetensors`` + ``state.json``); ``latest.json``,

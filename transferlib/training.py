@@ -45,9 +45,9 @@ def set_seed(seed: int) -> None:
 
 Mode = Literal["max", "min"]
 
-# Which way each validation metric improves: ``fit(..., patience=...)`` keeps the epoch with the
+# Which way each validation metric improves: ``TrainConfig(patience=...)`` keeps the epoch with the
 # largest ("max") or smallest ("min") ``valid_<task.monitor>``. A task monitoring a metric that
-# is not listed here needs ``fit(..., mode=...)``.
+# is not listed here needs ``TrainConfig(mode=...)``.
 METRIC_MODES: dict[str, Mode] = {
     "accuracy": "max", "f1": "max", "macro_f1": "max", "auc": "max", "precision": "max",
     "recall": "max", "loss": "min", "perplexity": "min", "error": "min",
@@ -166,21 +166,34 @@ def _optimizer_step(optimizer, scaler, params, clip: float | None, where: str) -
     return norm
 
 
-def _check_fit_args(epochs, accumulate, patience, clip, max_steps_per_epoch, checkpoint_dir,
-                    resume) -> None:
-    if epochs < 1:
-        raise ArgumentError(f"epochs must be >= 1, got {epochs}")
-    if accumulate < 1:
-        raise ArgumentError(f"accumulate must be >= 1, got {accumulate}")
-    if patience is not None and patience < 1:
-        raise ArgumentError(f"patience must be >= 1 (or None: no early stopping), got {patience}")
-    if clip is not None and clip <= 0:
-        raise ArgumentError(f"clip must be > 0 (or None: no clipping), got {clip}")
-    if max_steps_per_epoch is not None and max_steps_per_epoch < 1:
-        raise ArgumentError(
-            f"max_steps_per_epoch must be >= 1 (or None), got {max_steps_per_epoch}")
-    if resume and checkpoint_dir is None:
-        raise ArgumentError("resume=True needs checkpoint_dir (where the checkpoints are)")
+@dataclass(frozen=True)
+class TrainConfig:
+    """How ``fit`` trains (notebooks 03 and 06), nanoGPT's config style: one frozen object,
+    every default here. ``device`` None trains where the model's weights are."""
+
+    epochs: int = 1
+    device: torch.device | str | None = None
+    amp: bool = False  # autocast: bf16 on CPU, fp16 + GradScaler on CUDA
+    clip: float | None = 1.0  # gradient-norm clipping (None: off)
+    accumulate: int = 1  # batches whose gradients add up to one optimizer step
+    patience: int | None = None  # early stopping after this many epochs without progress
+    mode: Mode | None = None  # is a larger monitored metric better? (None: METRIC_MODES)
+    max_steps_per_epoch: int | None = None
+    progress: bool = True  # tqdm bars
+    checkpoint_dir: str | Path | None = None  # save the full training state every epoch
+    resume: bool = False  # continue from checkpoint_dir's last epoch
+
+    def __post_init__(self):
+        at_least_one = {"epochs": (self.epochs, ""), "accumulate": (self.accumulate, ""),
+                        "patience": (self.patience, " (or None: no early stopping)"),
+                        "max_steps_per_epoch": (self.max_steps_per_epoch, " (or None)")}
+        for name, (value, otherwise) in at_least_one.items():
+            if value is not None and value < 1:
+                raise ArgumentError(f"{name} must be >= 1{otherwise}, got {value}")
+        if self.clip is not None and self.clip <= 0:
+            raise ArgumentError(f"clip must be > 0 (or None: no clipping), got {self.clip}")
+        if self.resume and self.checkpoint_dir is None:
+            raise ArgumentError("resume=True needs checkpoint_dir (where the checkpoints are)")
 
 
 @dataclass
@@ -322,51 +335,45 @@ def fit(
     valid_data: Iterable | None,
     task: Task,
     optimizer: torch.optim.Optimizer,
-    epochs: int,
+    cfg: TrainConfig,
+    *,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    device: torch.device | None = None,
-    amp: bool = False,
-    clip: float | None = 1.0,
     regularizer: Regularizer | None = None,
-    patience: int | None = None,
     on_epoch_start: Callable[[int], None] | None = None,
     on_epoch_end: Callable[[int, pd.DataFrame], None] | None = None,
-    progress: bool = True,
-    max_steps_per_epoch: int | None = None,
-    accumulate: int = 1,
-    checkpoint_dir: str | Path | None = None,
-    resume: bool = False,
-    mode: Mode | None = None,
 ) -> pd.DataFrame:
-    """Train ``model`` for ``epochs`` and return the history, one row per epoch.
+    """Train ``model`` for ``cfg.epochs`` and return the history, one row per epoch.
 
     Each epoch: ``on_epoch_start``, one pass of optimizer steps (``_train_epoch``), the
     history row with the valid metrics (``_epoch_row``), early stopping, the checkpoint,
     ``on_epoch_end``. ``regularizer`` has a ``lam`` attribute (see ``regularizers``): the loss
-    minimised is ``L + lam * R(w)``. With ``patience``, training stops after that many epochs
-    without a better ``valid_<task.monitor>`` and the best epoch's weights are restored;
+    minimised is ``L + lam * R(w)``. With ``cfg.patience``, training stops after that many
+    epochs without a better ``valid_<task.monitor>`` and the best epoch's weights are restored;
     better is larger for ``mode="max"``, smaller for ``"min"`` (default ``METRIC_MODES``).
-    ``scheduler`` is stepped after every optimizer step. ``accumulate=k`` sums the gradients
-    of k batches (each loss divided by k) before each optimizer step: one k-times larger batch.
+    ``scheduler`` is stepped after every optimizer step. ``cfg.accumulate=k`` sums the
+    gradients of k batches (each loss divided by k) before each optimizer step: one k-times
+    larger batch.
 
-    With ``checkpoint_dir``, the full training state (weights, optimizer, scheduler,
+    With ``cfg.checkpoint_dir``, the full training state (weights, optimizer, scheduler,
     GradScaler, RNG states, early stopping, history) is saved after every epoch, before
-    ``on_epoch_end``; ``resume=True`` continues from the last saved epoch and ends as the
+    ``on_epoch_end``; ``cfg.resume`` continues from the last saved epoch and ends as the
     uninterrupted run would. A NaN/inf loss or gradient norm raises ``TrainingError`` naming
     the epoch, step and learning rates, leaving the last good checkpoint in place.
     """
-    _check_fit_args(epochs, accumulate, patience, clip, max_steps_per_epoch, checkpoint_dir,
-                    resume)
-    device = device or next(model.parameters()).device
+    if not isinstance(cfg, TrainConfig):
+        raise ArgumentError(f"fit takes a TrainConfig (e.g. TrainConfig(epochs=3)), got {cfg!r}")
+    epochs, patience, checkpoint_dir = cfg.epochs, cfg.patience, cfg.checkpoint_dir
+    device = torch.device(cfg.device) if cfg.device is not None \
+        else next(model.parameters()).device
     model.to(device)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp and device.type == "cuda")
-    loop = _Loop(model, task, optimizer, scheduler, scaler, device, amp, clip, regularizer,
-                 accumulate)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
+    loop = _Loop(model, task, optimizer, scheduler, scaler, device, cfg.amp, cfg.clip,
+                 regularizer, cfg.accumulate)
     stopping = patience is not None and valid_data is not None
-    higher_better = stopping and monitor_mode(task.monitor, mode) == "max"
+    higher_better = stopping and monitor_mode(task.monitor, cfg.mode) == "max"
     run = TrainingState()
     checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
-    if resume:
+    if cfg.resume:
         _resume(run, loop, checkpoint_dir, train_data, epochs)
     for epoch in range(run.epoch, epochs):
         if run.stopped:
@@ -375,8 +382,8 @@ def fit(
             on_epoch_start(epoch)
         _set_epoch(train_data, epoch)
         start = time.perf_counter()
-        sums, trainable = _train_epoch(loop, train_data, epoch, epochs, max_steps_per_epoch,
-                                       progress)
+        sums, trainable = _train_epoch(loop, train_data, epoch, epochs,
+                                       cfg.max_steps_per_epoch, cfg.progress)
         row = _epoch_row(loop, epoch, sums, trainable, time.perf_counter() - start, valid_data)
         run.rows.append(row)
         run.epoch = epoch + 1

@@ -27,7 +27,7 @@ from transferlib.batching import LanguageModelStream
 from transferlib.errors import ArgumentError
 from transferlib.model import LanguageModel, ModelConfig
 from transferlib.tasks import LanguageModelTask
-from transferlib.training import fit, set_seed
+from transferlib.training import TrainConfig, fit, set_seed
 
 
 def lstm_layer_sizes(cfg: ModelConfig) -> list[tuple[int, int]]:
@@ -103,10 +103,10 @@ def lm_throughput(source: LanguageModel, windows: list, steps: int, amp: bool,
     speeds = []
     for start in range(1, len(windows) - steps + 1, steps):
         if start == 1:
-            fit(model, windows[:1], None, task, optimizer, 1, device=device, amp=amp,
-                clip=0.25, progress=False)
-        history = fit(model, windows[start:start + steps], None, task, optimizer, 1,
-                      device=device, amp=amp, clip=0.25, progress=False)
+            fit(model, windows[:1], None, task, optimizer,
+                TrainConfig(epochs=1, device=device, amp=amp, clip=0.25, progress=False))
+        history = fit(model, windows[start:start + steps], None, task, optimizer,
+                      TrainConfig(epochs=1, device=device, amp=amp, clip=0.25, progress=False))
         speeds.append(float(history["tokens_per_s"].iloc[0]))
     return statistics.median(speeds)
 
@@ -136,13 +136,13 @@ def profile_lm(source: LanguageModel, windows: list, amp: bool, device: torch.de
     from torch.profiler import ProfilerActivity, profile
 
     model, optimizer, task = _lm_copy(source, device, seed)
-    fit(model, windows[:1], None, task, optimizer, 1, device=device, amp=amp, clip=0.25,
-        progress=False)
+    fit(model, windows[:1], None, task, optimizer,
+        TrainConfig(epochs=1, device=device, amp=amp, clip=0.25, progress=False))
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda"
                                            else [])
     with profile(activities=activities) as prof:
-        fit(model, windows[1:], None, task, optimizer, 1, device=device, amp=amp, clip=0.25,
-            progress=False)
+        fit(model, windows[1:], None, task, optimizer,
+            TrainConfig(epochs=1, device=device, amp=amp, clip=0.25, progress=False))
     on_gpu = device.type == "cuda"
     events = list(prof.key_averages())
 

@@ -30,7 +30,7 @@ from transferlib.compression import (
 )
 from transferlib.model import count_parameters
 from transferlib.tasks import ClassificationTask
-from transferlib.training import evaluate, fit, set_seed
+from transferlib.training import TrainConfig, evaluate, fit, set_seed
 
 PRUNE_AMOUNTS = (0.3, 0.5, 0.7, 0.9)
 CPU = torch.device("cpu")
@@ -102,8 +102,8 @@ def students(teacher: nn.Module, data, amp: bool, bucket: bool) -> list[Candidat
                              seed=data.seed)
         optimizer = torch.optim.AdamW(student.parameters(), lr=sz.lr)
         start = time.perf_counter()
-        fit(student, Stream(loader).chunk(sz.timed_budget()), None, task, optimizer, 1,
-            device=device, amp=amp, progress=False)
+        fit(student, Stream(loader).chunk(sz.timed_budget()), None, task, optimizer,
+            TrainConfig(epochs=1, device=device, amp=amp, progress=False))
         seconds = time.perf_counter() - start
         out.append(Candidate(name, f"1 LSTM layer, hidden {student.cfg.hidden_dim}; T=2, "
                              f"alpha={alpha}", student.to(CPU).eval(),

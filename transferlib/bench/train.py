@@ -33,7 +33,7 @@ from transferlib.model import Classifier, LanguageModel, ModelConfig, count_para
 from transferlib.param_groups import freeze_to, layer_groups
 from transferlib.pipeline import CLASSIFIER_DROPOUT
 from transferlib.tasks import ClassificationTask
-from transferlib.training import evaluate, fit, set_seed
+from transferlib.training import TrainConfig, evaluate, fit, set_seed
 from transferlib.transfer import build_target_vocab, transfer_encoder
 
 CLASSES = ["negative", "positive"]
@@ -224,8 +224,9 @@ class LeverRun:
     def _fit(self, n: int, net=None, optimizer=None):
         net = self.net if net is None else net
         optimizer = self.timer_opt if optimizer is None else optimizer
-        return fit(net, self.stream.chunk(n), None, self.task, optimizer, 1,
-                   device=self.data.device, amp=self.lever.amp, clip=1.0, progress=False)
+        return fit(net, self.stream.chunk(n), None, self.task, optimizer,
+                   TrainConfig(epochs=1, device=self.data.device, amp=self.lever.amp, clip=1.0,
+                               progress=False))
 
     def _guard(self, action) -> None:
         if self.error is not None:

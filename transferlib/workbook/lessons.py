@@ -246,7 +246,7 @@ def lora_finetune(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame,
     from transferlib.model import count_parameters
     from transferlib.pipeline import classifier_from_source
     from transferlib.tasks import ClassificationTask
-    from transferlib.training import fit, predictions, set_seed
+    from transferlib.training import TrainConfig, fit, predictions, set_seed
 
     set_seed(seed)
     classes = sorted(train["label"].unique())
@@ -262,7 +262,7 @@ def lora_finetune(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame,
     trainable = [p for p in model.parameters() if p.requires_grad]
     start = time.perf_counter()
     fit(model, loaders[0], loaders[1], ClassificationTask(), torch.optim.AdamW(trainable, lr=lr),
-        epochs, device=device, patience=2, progress=False)
+        TrainConfig(epochs=epochs, device=device, patience=2, progress=False))
     pred, truth = predictions(model, loaders[2], device, False)
     top = float(torch.bincount(pred, minlength=len(classes)).max()) / len(pred)
     return {"method": f"LoRA rank {rank}" + (" + embedding" if train_embedding else ""),

@@ -30,7 +30,7 @@ from transferlib.schedules import make_scheduler
 from transferlib.strategies import get_strategy
 from transferlib.tasks import ClassificationTask
 from transferlib.text import Vocab, tokenize
-from transferlib.training import fit, set_seed
+from transferlib.training import TrainConfig, fit, set_seed
 
 # -- notebook 06: live plot, confusion matrix, your own sentence ---------------------------------
 
@@ -239,7 +239,7 @@ def rank_shards(lengths: Sequence[int], batch_size: int, world_size: int, epoch:
 def accumulation_gap(k: int, batch_size: int = 4, seed: int = 0, n: int | None = None
                      ) -> dict[str, float]:
     """Train one tiny classifier for one pass two ways — batches of ``k * batch_size``, and
-    batches of ``batch_size`` with ``fit(accumulate=k)`` — and return the largest weight
+    batches of ``batch_size`` with ``TrainConfig(accumulate=k)`` — and return the largest weight
     difference between them, next to the difference from plain small batches (notebook 09)."""
     from transferlib import datasets
     if k < 1 or batch_size < 1:
@@ -258,8 +258,8 @@ def accumulation_gap(k: int, batch_size: int = 4, seed: int = 0, n: int | None =
         model.load_state_dict(init.state_dict())
         optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
         loader = make_loader(data, batch, shuffle=False, bucket=False)
-        fit(model, loader, None, ClassificationTask(), optimizer, 1, clip=None,
-            accumulate=accumulate, progress=False)
+        fit(model, loader, None, ClassificationTask(), optimizer,
+            TrainConfig(epochs=1, clip=None, accumulate=accumulate, progress=False))
         return model.state_dict()
 
     big, accum, small = train(k * batch_size, 1), train(batch_size, k), train(batch_size, 1)
