@@ -250,7 +250,7 @@ def test_markdown_tables_quote_the_csvs(ctx: Context, tmp_path: Path):
 
 def test_an_interrupted_run_resumes_only_with_its_own_settings(tmp_path: Path):
     from transferlib.errors import DataError
-    from transferlib.experiments.runs import check_partial
+    from transferlib.experiments.records import check_partial
 
     partial = tmp_path / "ablation_runs.partial.csv"
     meta = {"sizes": {"epochs": 2}, "pretrained": "data/source_model", "fast": True}

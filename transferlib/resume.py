@@ -1,13 +1,13 @@
 """Resuming an interrupted training run exactly: training checkpoints (taught in notebook 06).
 
 ``fit`` with ``TrainConfig(checkpoint_dir=DIR)`` saves, after every epoch, everything the next
-epoch depends on: weights, optimizer state, scheduler and GradScaler state, the Python/NumPy/torch RNG states (and
-the data loader's generator), early-stopping state and the history. Tensors go to safetensors
-(optimizer state flattened into named tensors), the rest to JSON; nothing is pickled. Each epoch
-is a new folder ``DIR/epoch-NNNN-*`` (``state.safetensors`` + ``state.json``); ``latest.json``,
-written last, points at it, and older folders are deleted only after it has moved, so a crash at
-any moment leaves the last complete epoch resumable. Samplers are positioned by epoch
-(``set_epoch``), so per-epoch checkpoints need no sampler position.
+epoch depends on: weights, optimizer state, scheduler and GradScaler state, the Python/NumPy/torch
+RNG states (and the data loader's generator), early-stopping state and the history. Tensors go
+to safetensors (optimizer state flattened into named tensors), the rest to JSON; nothing is
+pickled. Each epoch is a new folder ``DIR/epoch-NNNN-*`` (``state.safetensors`` +
+``state.json``); ``latest.json``, written last, points at it, and older folders are deleted only
+after it has moved, so a crash at any moment leaves the last complete epoch resumable. Samplers
+are positioned by epoch (``set_epoch``), so per-epoch checkpoints need no sampler position.
 """
 
 from __future__ import annotations

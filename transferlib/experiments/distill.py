@@ -33,8 +33,9 @@ from transferlib import datasets
 from transferlib.augment import AugmentConfig, sentences, teacher_text, transfer_set
 from transferlib.config import machine_info
 from transferlib.errors import DataError
+from transferlib.experiments.records import read_partial
 from transferlib.experiments.report import correct_frame
-from transferlib.experiments.runs import read_partial, stratified_subsample
+from transferlib.experiments.runs import stratified_subsample
 
 TEACHER_FILES = "teacher-seed{seed}"
 

@@ -16,7 +16,6 @@ embedding row is copied; only the dropout masks' random stream differs from an u
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Sequence
@@ -36,6 +35,7 @@ from transferlib.config import (
 )
 from transferlib.devices import pick_device
 from transferlib.errors import ArgumentError, DataError
+from transferlib.experiments.records import check_partial, is_done, read_partial, summarize
 from transferlib.experiments.report import (
     ablation_intervals,
     domain_comparisons,
@@ -189,25 +189,6 @@ class Context:
         return self._runs[key]
 
 
-def summarize(runs: pd.DataFrame, by: list[str], value: str = "test_accuracy") -> pd.DataFrame:
-    """Mean, std (ddof 1; NaN for one seed) and seed count of ``value`` per group (notebook 01)."""
-    out = runs.groupby(by, sort=False)[value].agg(["mean", "std", "count"]).reset_index()
-    return out.rename(columns={"mean": f"{value}_mean", "std": f"{value}_std",
-                               "count": "n_seeds"})
-
-
-def read_partial(partial: Path | None) -> list[dict]:
-    """The rows an interrupted run already wrote to ``partial`` (none when it is absent)."""
-    if partial is None or not Path(partial).is_file():
-        return []
-    frame = pd.read_csv(partial, dtype={"test_correct": str})
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
-
-
-def _done(rows: list[dict], **key) -> bool:
-    return any(all(str(r.get(k)) == str(v) for k, v in key.items()) for r in rows)
-
-
 def run_ablation(ctx: Context, seeds: Sequence[int], strategies: Sequence[str] = tuple(PRESETS),
                  partial: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every preset on the Rotten Tomatoes splits → ``(runs, summary)`` (notebook 07); with
@@ -216,7 +197,7 @@ def run_ablation(ctx: Context, seeds: Sequence[int], strategies: Sequence[str] =
     rows = read_partial(partial)
     for seed in seeds:  # seed-major: an interrupted run still has every strategy of seed 0
         for name in strategies:
-            if _done(rows, strategy=name, seed=seed):
+            if is_done(rows, strategy=name, seed=seed):
                 continue
             run = {k: v for k, v in ctx.finetune(name, ctx.pool, seed).items() if k != "result"}
             rows.append({"strategy": name, "seed": seed, **run})
@@ -292,7 +273,7 @@ def run_lowres(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit",
     for seed in seeds:
         for n in counts:
             for name in arms:
-                if _done(rows, strategy=name, n_labels=n, seed=seed):
+                if is_done(rows, strategy=name, n_labels=n, seed=seed):
                     continue
                 rows.append(lowres_run(ctx, name, n, seed))
                 print(f"lowres {name} {n} labels seed {seed}: test "
@@ -360,23 +341,6 @@ def run_domains(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
                                  "accuracy": value, "n_eval": len(rest)})
     runs = pd.DataFrame(rows)
     return runs, summarize(runs, ["domain", "method", "k"], "accuracy")
-
-
-def check_partial(partial: Path, meta: dict) -> None:
-    """Resume only a run of the same settings: ``partial``'s sidecar JSON records the sizes,
-    the source model and fast mode of the run that wrote it; another run into the same folder
-    with other settings is refused instead of mixing its rows with the old ones."""
-    settings = {k: meta[k] for k in ("sizes", "pretrained", "fast")}
-    sidecar = partial.with_suffix(".json")
-    partial.parent.mkdir(parents=True, exist_ok=True)
-    if partial.is_file() and sidecar.is_file():
-        before = json.loads(sidecar.read_text(encoding="utf-8"))
-        if before != json.loads(json.dumps(settings, default=str)):
-            raise DataError(f"{partial} holds runs of other settings ({sidecar} differs from "
-                            "this run's): delete both files, or use another --out")
-    if partial.is_file():
-        print(f"resuming from {partial} ({len(read_partial(partial))} runs done)", flush=True)
-    sidecar.write_text(json.dumps(settings, indent=1, default=str), encoding="utf-8")
 
 
 def run_experiment(name: str, out: str | Path, seeds: Sequence[int], fast: bool | None = None,

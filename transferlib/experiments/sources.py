@@ -22,16 +22,9 @@ import pandas as pd
 from transferlib.checkpoint import read_config
 from transferlib.config import machine_info, repo_relative
 from transferlib.errors import ArgumentError, DataError
+from transferlib.experiments.records import check_partial, is_done, read_partial, summarize
 from transferlib.experiments.report import correct_frame, write_outputs
-from transferlib.experiments.runs import (
-    Context,
-    _done,
-    check_partial,
-    lowres_counts,
-    lowres_run,
-    read_partial,
-    summarize,
-)
+from transferlib.experiments.runs import Context, lowres_counts, lowres_run
 from transferlib.stats import compare, runs_from_frame
 
 SOURCE_COUNTS = (100, 1000, None)  # None: every label of the training pool
@@ -66,7 +59,7 @@ def run_sources(sources: dict[str, Path], seeds: Sequence[int], sizes: dict,
     for seed in seeds:
         for name, ctx in contexts.items():
             for n in lowres_counts(ctx):
-                if _done(rows, source=name, n_labels=n, seed=seed):
+                if is_done(rows, source=name, n_labels=n, seed=seed):
                     continue
                 rows.append({"source": name, "source_tokens": tokens[name],
                              **lowres_run(ctx, RECIPE, n, seed)})
