@@ -24,21 +24,23 @@ from transferlib.bench.train import (
     SOLO_LEVERS,
     best_lever,
 )
-from transferlib.cli import main
 from transferlib.devices import amp_dtype
 from transferlib.model import ModelConfig
 
 
 @pytest.fixture(scope="module")
 def fast_run(tmp_path_factory):
-    """One fast benchmark through the CLI (1 thread; the previous count is restored)."""
-    out = tmp_path_factory.mktemp("bench")
-    threads = torch.get_num_threads()
+    """One fast benchmark, called as a function on 1 thread: the previous count comes back."""
+    from transferlib.bench.levers import run_bench
+
+    out, ambient = tmp_path_factory.mktemp("bench"), torch.get_num_threads()
+    before = 3 if ambient != 3 else 2
+    torch.set_num_threads(before)
     try:
-        code = main(["bench", "--fast", "--out", str(out), "--threads", "1"])
+        run_bench(out, fast=True, threads=1)
+        assert torch.get_num_threads() == before
     finally:
-        torch.set_num_threads(threads)
-    assert code == 0
+        torch.set_num_threads(ambient)
     table = pd.read_csv(out / "bench.csv")
     payload = json.loads((out / "bench.json").read_text())
     return out, table, payload

@@ -41,7 +41,7 @@ from transferlib.bench.train import (
 )
 from transferlib.checkpoint import atomic_write_text, read_config
 from transferlib.config import fast_mode, machine_info, source_model_dir
-from transferlib.devices import amp_dtype, pick_device
+from transferlib.devices import amp_dtype, pick_device, torch_threads
 from transferlib.errors import ArgumentError
 
 TARGETS = {"finetune_speedup": 4.0, "lm_fraction_of_peak": 0.40}
@@ -158,19 +158,37 @@ def run_bench(out: Path, fast: bool, repeats: int | None = None, device: str = "
               model_dir: str | Path | None = None, seed: int = 0,
               threads: int | None = None) -> dict:
     """Run every measurement, write ``bench.csv``/``.png``/``.json`` into ``out`` and return
-    ``{"table": DataFrame, ...}``. Taught in notebook 08."""
-    start, cpu_start = time.perf_counter(), time.process_time()
+    ``{"table": DataFrame, ...}``; ``threads`` holds for the run only. Taught in notebook 08."""
     sizes = FAST if fast else FULL
     if repeats is not None:
         if repeats < 1:
             raise ArgumentError(f"--repeats must be >= 1, got {repeats}")
         sizes = replace(sizes, repeats=repeats)
+    if threads is not None and threads < 1:
+        raise ArgumentError(f"--threads must be >= 1, got {threads}")
     model_dir = Path(model_dir) if model_dir else source_model_dir()
-    dev = pick_device(device)
-    if threads is not None:
-        if threads < 1:
-            raise ArgumentError(f"--threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
+    with torch_threads(threads):
+        return _measure(out, fast, sizes, pick_device(device), model_dir, seed)
+
+
+def _inference_table(reference, data, best, sizes) -> pd.DataFrame:
+    """The compressed models and students of ``reference``: size, accuracy and latency against
+    the fp32 model (the first row)."""
+    _log("bench: inference rows")
+    candidates = compressed_models(reference)
+    candidates += students(reference, data, best.amp, best.bucket)
+    infer = pd.DataFrame(inference_rows(candidates, data, sizes.latency_repeats))
+    del candidates
+    fp32 = infer.iloc[0]
+    infer["size_ratio"] = infer["size_bytes"] / fp32["size_bytes"]
+    infer["acc_delta"] = infer["accuracy"] - fp32["accuracy"]
+    infer["speedup"] = fp32["latency_ms"] / infer["latency_ms"]
+    return infer
+
+
+def _measure(out: Path, fast: bool, sizes, dev: torch.device, model_dir: Path,
+             seed: int) -> dict:
+    start, cpu_start = time.perf_counter(), time.process_time()
     results: dict = {"command": " ".join(["python -m transferlib"] + sys.argv[1:]),
                      "fast": fast, "sizes": asdict(sizes), "machine": machine_info(),
                      "device": str(dev), "targets": TARGETS, "timings_s": {},
@@ -184,15 +202,7 @@ def run_bench(out: Path, fast: bool, repeats: int | None = None, device: str = "
     results["timings_s"]["train"] = time.perf_counter() - t
     results["timings_s"]["train_cpu"] = time.process_time() - cpu
     t, cpu = time.perf_counter(), time.process_time()
-    _log("bench: inference rows")
-    candidates = compressed_models(reference)
-    candidates += students(reference, data, best.amp, best.bucket)
-    infer = pd.DataFrame(inference_rows(candidates, data, sizes.latency_repeats))
-    del candidates
-    fp32 = infer.iloc[0]
-    infer["size_ratio"] = infer["size_bytes"] / fp32["size_bytes"]
-    infer["acc_delta"] = infer["accuracy"] - fp32["accuracy"]
-    infer["speedup"] = fp32["latency_ms"] / infer["latency_ms"]
+    infer = _inference_table(reference, data, best, sizes)
     results["timings_s"]["inference"] = time.perf_counter() - t
     results["timings_s"]["inference_cpu"] = time.process_time() - cpu
     t, cpu = time.perf_counter(), time.process_time()
