@@ -5,8 +5,12 @@ from transferlib.batching import (
     LanguageModelStream,
     TextClassificationDataset,
     collate_padded,
+    encode_texts,
+    eval_loader,
     make_loader,
+    pad_ids,
 )
+from transferlib.text import numericalize
 
 
 def test_bucket_sampler_covers_every_index_exactly_once_and_groups_lengths():
@@ -61,6 +65,28 @@ def test_dataset_and_loader(tiny_texts, tiny_vocab):
         assert ids.shape[1] == int(lengths.max())
         seen += len(y)
     assert seen == len(texts)
+
+
+def test_encode_texts_is_the_dataset_batch_without_labels(tiny_texts, tiny_vocab):
+    texts, labels = tiny_texts
+    ds = TextClassificationDataset(texts[:5], labels[:5], tiny_vocab, ["negative", "positive"],
+                                   max_len=4)
+    ids, lengths, _ = collate_padded([ds[i] for i in range(5)], tiny_vocab.pad_id)
+    got_ids, got_lengths = encode_texts(texts[:5], tiny_vocab, max_len=4)
+    assert torch.equal(got_ids, ids) and torch.equal(got_lengths, lengths)
+    whole, whole_lengths = encode_texts(texts[:5], tiny_vocab, max_len=None)
+    assert whole_lengths.tolist() == [len(numericalize(t, tiny_vocab)) for t in texts[:5]]
+    assert whole.shape == (5, int(whole_lengths.max()))
+    padded, n = pad_ids([[5, 6, 7], [8]], pad_id=0)
+    assert padded.tolist() == [[5, 6, 7], [8, 0, 0]] and n.tolist() == [3, 1]
+
+
+def test_eval_loader_gives_the_same_batches_every_pass(tiny_texts, tiny_vocab):
+    texts, labels = tiny_texts
+    ds = TextClassificationDataset(texts, labels, tiny_vocab, ["negative", "positive"])
+    loader = eval_loader(ds, batch_size=4)
+    first, second = ([y.tolist() for _, _, y in loader] for _ in range(2))
+    assert first == second and sum(len(y) for y in first) == len(texts)
 
 
 def test_language_model_stream_targets_are_next_tokens(tiny_vocab):

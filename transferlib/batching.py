@@ -163,6 +163,31 @@ def make_loader(
                       generator=generator, num_workers=num_workers, pin_memory=pin_memory)
 
 
+EVAL_BATCH_SIZE = 256  # evaluation keeps no activations for backward: larger batches fit
+
+
+def eval_loader(dataset: TextClassificationDataset,
+                batch_size: int = EVAL_BATCH_SIZE) -> DataLoader:
+    """The loader every evaluation reads: length-bucketed batches, not shuffled."""
+    return make_loader(dataset, batch_size, shuffle=False)
+
+
+def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int = 0
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad lists of token ids into ``(ids [B, T], lengths [B])`` (``collate_padded``
+    for rows without labels)."""
+    rows = [(torch.tensor(list(seq), dtype=torch.long), torch.tensor(0)) for seq in sequences]
+    ids, lengths, _ = collate_padded(rows, pad_id)
+    return ids, lengths
+
+
+def encode_texts(texts: Sequence[str], vocab: Vocab, max_len: int | None = DEFAULT_MAX_LEN
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Texts → one right-padded batch ``(ids [B, T], lengths [B])``, each text numericalized
+    and cut to ``max_len`` tokens (None: whole) (notebook 02)."""
+    return pad_ids([numericalize(t, vocab, max_len) for t in texts], vocab.pad_id)
+
+
 class LanguageModelStream:
     """One long token stream cut into ``batch_size`` parallel rows, read in BPTT windows.
 

@@ -94,7 +94,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from transferlib.batching import TextClassificationDataset, make_loader
+    from transferlib.batching import TextClassificationDataset, eval_loader
     from transferlib.checkpoint import load_model
     from transferlib.devices import pick_device
     from transferlib.tasks import ClassificationTask
@@ -111,7 +111,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ds = TextClassificationDataset(df["text"], df["label"], vocab, config["classes"],
                                    max_len=saved_max_len(config))
     device = pick_device(device_arg(args))
-    metrics = evaluate(model.to(device), make_loader(ds, 256, shuffle=False),
+    metrics = evaluate(model.to(device), eval_loader(ds),
                        ClassificationTask(chunk_len=saved_chunk_len(config)), device)
     print(json.dumps({**metrics, "n": len(ds)}))
     return 0

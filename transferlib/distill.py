@@ -29,7 +29,7 @@ from transferlib.batching import (
     BucketBatchSampler,
     TextClassificationDataset,
     collate_padded,
-    make_loader,
+    eval_loader,
 )
 from transferlib.compression import distillation_loss
 from transferlib.errors import ArgumentError, DataError
@@ -156,8 +156,8 @@ def distill_student(transfer: pd.DataFrame, teacher_logits: torch.Tensor, valid:
     data = SoftTargetDataset(transfer["text"], [classes.index(y) if y else -1 for y in labels],
                              teacher_logits, vocab, cfg.max_len)
     train_dl = soft_target_loader(data, cfg.batch_size, cfg.seed)
-    valid_dl = make_loader(TextClassificationDataset(valid["text"], valid["label"], vocab,
-                                                     classes, cfg.max_len), 256, shuffle=False)
+    valid_dl = eval_loader(TextClassificationDataset(valid["text"], valid["label"], vocab,
+                                                     classes, cfg.max_len))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     scheduler = one_cycle(optimizer, cfg.epochs * len(train_dl) + cfg.epochs)
     start = time.perf_counter()

@@ -20,7 +20,8 @@ import torch
 from transferlib.batching import (
     DEFAULT_MAX_LEN,
     TextClassificationDataset,
-    collate_padded,
+    encode_texts,
+    eval_loader,
     make_loader,
 )
 from transferlib.devices import pick_device
@@ -29,7 +30,7 @@ from transferlib.model import Classifier, LSTMEncoder, pool_valid
 from transferlib.param_groups import discriminative_groups, freeze_to
 from transferlib.schedules import slanted_triangular
 from transferlib.tasks import ClassificationTask
-from transferlib.text import Vocab, numericalize
+from transferlib.text import Vocab
 from transferlib.training import TrainConfig, evaluate, fit, set_seed
 
 
@@ -44,9 +45,7 @@ def encode_features(
     device = next(encoder.parameters()).device
     feats = []
     for start in range(0, len(texts), batch_size):
-        rows = [(torch.tensor(numericalize(t, vocab, max_len)), torch.tensor(0))
-                for t in texts[start:start + batch_size]]
-        ids, lengths, _ = collate_padded(rows, vocab.pad_id)
+        ids, lengths = encode_texts(texts[start:start + batch_size], vocab, max_len)
         out, _ = encoder(ids.to(device), lengths=lengths.to(device))
         feats.append(pool_valid(out, lengths.to(device)).float().cpu())
     return torch.cat(feats)
@@ -86,8 +85,8 @@ def accuracy_on(model: Classifier, vocab: Vocab, classes: list[str], frame: pd.D
                 device: str = "auto", amp: bool = True) -> float:
     """Accuracy of a trained classifier on a labelled frame (notebook 10)."""
     dev = pick_device(device)
-    data = make_loader(TextClassificationDataset(frame["text"], frame["label"], vocab, classes,
-                                                 DEFAULT_MAX_LEN), 256, shuffle=False)
+    data = eval_loader(TextClassificationDataset(frame["text"], frame["label"], vocab, classes,
+                                                 DEFAULT_MAX_LEN))
     return evaluate(model.to(dev), data, ClassificationTask(), dev, amp)["accuracy"]
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from transferlib.batching import collate_padded
+from transferlib.batching import encode_texts
 from transferlib.errors import ArgumentError
 from transferlib.model import Classifier, LanguageModel
 from transferlib.text import Vocab, numericalize
@@ -74,8 +74,7 @@ def naive_batch(texts: Sequence[str], vocab: Vocab, n_pads: int = 0) -> torch.Te
     ``n_pads`` extra padding columns appended after the longest text (notebook 02)."""
     if n_pads < 0:
         raise ArgumentError(f"n_pads must be >= 0, got {n_pads}")
-    batch = [(torch.tensor(numericalize(t, vocab)), torch.tensor(0)) for t in texts]
-    ids, _, _ = collate_padded(batch, vocab.pad_id)
+    ids, _ = encode_texts(texts, vocab, max_len=None)
     pads = torch.full((ids.size(0), n_pads), vocab.pad_id, dtype=torch.long)
     return torch.cat([ids, pads], dim=1).t().contiguous()
 

@@ -19,6 +19,7 @@ from transferlib.batching import (
     DEFAULT_MAX_LEN,
     LanguageModelStream,
     TextClassificationDataset,
+    eval_loader,
     make_loader,
 )
 from transferlib.checkpoint import load_language_model, read_config
@@ -213,8 +214,8 @@ def finetune_classifier(
     train_dl, trained, task = _training_data(
         model, TextClassificationDataset(train["text"], train["label"], vocab, classes,
                                          cfg.max_len), cfg, strategy, ctx)
-    valid_dl = make_loader(TextClassificationDataset(valid["text"], valid["label"], vocab,
-                                                     classes, cfg.max_len), 256, shuffle=False)
+    valid_dl = eval_loader(TextClassificationDataset(valid["text"], valid["label"], vocab,
+                                                     classes, cfg.max_len))
     optimizer, scheduler, on_start = strategy_optimizer(
         model, strategy, cfg.lr, cfg.epochs * -(-len(train_dl) // cfg.accumulate), cfg.epochs)
     start = time.perf_counter()
@@ -249,7 +250,7 @@ def score_test_split(model: Classifier, vocab: Vocab, classes: list[str], test: 
     """Test accuracy and each class's share of the predictions (a collapsed classifier shows
     as one share near 1); ``chunk_len > 0`` reads long texts in chunks."""
     test_ds = TextClassificationDataset(test["text"], test["label"], vocab, classes, max_len)
-    loader = make_loader(test_ds, 256, shuffle=False)
+    loader = eval_loader(test_ds)
     pred, truth = predictions(model, loader, device, amp, chunk_len)
     shares = {c: float((pred == i).sum()) / len(pred) for i, c in enumerate(classes)}
     order = [i for batch in loader.batch_sampler for i in batch]  # bucketing reorders

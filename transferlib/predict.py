@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from transferlib.batching import DEFAULT_MAX_LEN, collate_padded
+from transferlib.batching import DEFAULT_MAX_LEN, encode_texts
 from transferlib.chunked import chunk_kwargs
 from transferlib.model import Classifier
-from transferlib.text import Vocab, numericalize
+from transferlib.text import Vocab
 
 
 @torch.no_grad()
@@ -19,8 +19,7 @@ def predict_texts(model: Classifier, vocab: Vocab, texts: list[str],
         return []
     model.eval()
     device = next(model.parameters()).device
-    batch = [(torch.tensor(numericalize(t, vocab, max_len)), torch.tensor(0)) for t in texts]
-    ids, lengths, _ = collate_padded(batch, vocab.pad_id)
+    ids, lengths = encode_texts(texts, vocab, max_len)
     logits = model(ids.to(device), lengths.to(device), **chunk_kwargs(chunk_len))
     probs = logits.float().softmax(dim=-1)
     return probs.cpu().tolist()

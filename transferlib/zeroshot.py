@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from transferlib.batching import collate_padded
+from transferlib.batching import pad_ids
 from transferlib.checkpoint import load_language_model
 from transferlib.devices import pick_device
 from transferlib.errors import ArgumentError, DataError
@@ -127,9 +127,8 @@ def phrase_log_probs(
     scores = []
     for start in range(0, len(texts), batch_size):
         chunk = texts[start:start + batch_size]
-        rows = [(torch.tensor([vocab.eos_id] + _last(vocab.encode(tokenize(t)), max_len)),
-                 torch.tensor(0)) for t in chunk]
-        ids, lengths, _ = collate_padded(rows, vocab.pad_id)
+        ids, lengths = pad_ids([[vocab.eos_id] + _last(vocab.encode(tokenize(t)), max_len)
+                                for t in chunk], vocab.pad_id)
         out, state = lm.encoder(ids.to(device), lengths=lengths, packed=True)
         last = out[torch.arange(len(chunk), device=device), lengths.to(device) - 1]
         first = lm.decode(last)[:, None]

@@ -24,7 +24,12 @@ import torch
 from torch import nn
 
 from transferlib import datasets
-from transferlib.batching import DEFAULT_MAX_LEN, TextClassificationDataset, make_loader
+from transferlib.batching import (
+    DEFAULT_MAX_LEN,
+    TextClassificationDataset,
+    eval_loader,
+    make_loader,
+)
 from transferlib.bench.measure import PeakMemory, Stream
 from transferlib.checkpoint import load_language_model
 from transferlib.compression import apply_lora
@@ -145,7 +150,7 @@ class BenchData:
         return model.to(self.device)
 
     def valid_loader(self):
-        return make_loader(self.valid, 256, shuffle=False)
+        return eval_loader(self.valid)
 
 
 def load_bench_data(model_dir: Path, sizes: Sizes, device: torch.device, seed: int) -> BenchData:
