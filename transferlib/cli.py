@@ -15,7 +15,13 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from transferlib.cli_helpers import device_arg, print_epoch, writable_dir, write_json
+from transferlib.cli_helpers import (
+    add_device_arguments,
+    device_arg,
+    print_epoch,
+    writable_dir,
+    write_json,
+)
 from transferlib.config import (
     fast_mode,
     machine_info,
@@ -30,7 +36,7 @@ DTYPES = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}  # --save-dtype -
 
 # (subcommand, module that registers and runs it, help shown by ``--help``)
 LAZY_COMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("experiments", "experiments", "ablation, low-resource, domains, zero-shot"),
+    ("experiments", "experiments", "ablation, low-resource, domains, zero-shot, source size"),
     ("bench", "bench", "measure every efficiency lever side by side (table + CSV + PNG + JSON)"),
     ("distill", "distill", "the MiniLM teacher and the LSTM distilled from it (optional extra "
                            "[teacher])"),
@@ -188,9 +194,7 @@ def _add_core_commands(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("predict", help="classify texts given on the command line")
     r.add_argument("--model", required=True)
     r.add_argument("texts", nargs="+")
-    r.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
-    r.add_argument("--allow-cpu-fallback", action="store_true",
-                   help="use the CPU (with a warning) when --device is not available")
+    add_device_arguments(r, "cpu", why=" (a few texts do not repay starting a GPU)")
     r.set_defaults(func=cmd_predict)
 
     for q in (f, e):
@@ -199,9 +203,7 @@ def _add_core_commands(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--split-column", default="split")
     for q in (p, f, e):
         q.add_argument("--seed", type=int, default=0)
-        q.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-        q.add_argument("--allow-cpu-fallback", action="store_true",
-                       help="use the CPU (with a warning) when --device is not available")
+        add_device_arguments(q)
     for q in (p, f):
         q.add_argument("--no-amp", action="store_true", help="train in fp32 (no autocast)")
         q.add_argument("--fast", action="store_true",

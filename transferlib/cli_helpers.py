@@ -1,5 +1,6 @@
 """What the subcommands of ``python -m transferlib`` share: the output folder checked before
-training, ``--device`` with its CPU fallback, JSON written atomically, one line per epoch.
+training, ``--device`` (one definition) with its CPU fallback, JSON written atomically, one line
+per epoch.
 
 Light to import (no torch at module level), like ``cli``. The commands are taught in notebooks
 01 (the whole game from the command line) and 06 (``finetune``).
@@ -27,6 +28,20 @@ def writable_dir(path: str) -> Path:
     except OSError as exc:
         raise DataError(f"output folder {out} is not writable ({exc.strerror})") from None
     return out
+
+
+DEVICES = "auto (CUDA, then Apple MPS, then the CPU), cpu, cuda, cuda:N or mps"
+
+
+def add_device_arguments(parser: argparse.ArgumentParser, default: str = "auto",
+                         why: str = "", fallback: bool = True) -> None:
+    """``--device`` (one help text everywhere; ``why`` says why a command's default differs
+    from auto) and, with ``fallback``, ``--allow-cpu-fallback`` (read by ``device_arg``)."""
+    parser.add_argument("--device", default=default,
+                        help=f"{DEVICES}; default {default}{why}")
+    if fallback:
+        parser.add_argument("--allow-cpu-fallback", action="store_true",
+                            help="use the CPU (with a warning) when --device is not available")
 
 
 def device_arg(args: argparse.Namespace) -> str:

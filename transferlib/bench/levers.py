@@ -40,6 +40,7 @@ from transferlib.bench.train import (
     run_interleaved,
 )
 from transferlib.checkpoint import atomic_write_text, read_config
+from transferlib.cli_helpers import add_device_arguments
 from transferlib.config import fast_mode, machine_info, source_model_dir
 from transferlib.devices import amp_dtype, pick_device, torch_threads
 from transferlib.errors import ArgumentError
@@ -338,7 +339,7 @@ def add_parser(sub) -> None:
     b.add_argument("--out", help="output folder (default results/bench, results/bench-fast "
                    "in fast mode)")
     b.add_argument("--repeats", type=int, help="timed chunks per row (median reported)")
-    b.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    add_device_arguments(b, fallback=False)
     b.add_argument("--model", help="source LM folder (default: the shipped one)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's, one "

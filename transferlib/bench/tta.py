@@ -26,6 +26,7 @@ import torch
 
 from transferlib import datasets
 from transferlib.batching import DEFAULT_MAX_LEN, TextClassificationDataset, make_loader
+from transferlib.cli_helpers import add_device_arguments
 from transferlib.devices import autocast, pick_device
 from transferlib.naive import NaiveTextClassifier
 from transferlib.pipeline import FinetuneConfig, initial_classifier, strategy_optimizer
@@ -347,6 +348,6 @@ def add_parser(sub) -> None:
                    help="optimizer steps between evals")
     b.add_argument("--repeats", type=int, default=30, help="latency repeats (median)")
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--device", default="auto")
+    add_device_arguments(b, fallback=False)
     b.add_argument("--threads", type=int, help="torch intra-op threads")
     b.set_defaults(func=cmd_tta)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from transferlib.cli_helpers import add_device_arguments
 from transferlib.config import REPO_ROOT, fast_mode, positive_int, source_model_dir
 from transferlib.errors import ArgumentError, DataError
 from transferlib.experiments.runs import EXPERIMENTS, Context, experiment_sizes, run_experiment
@@ -124,7 +125,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                        "(default: the first)")
     p.add_argument("--vectors-from", metavar="LOWRES_RUNS_CSV",
                    help="sources: compare every source with the vectors arm of these runs")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    add_device_arguments(p, fallback=False)
     p.add_argument("--no-amp", action="store_true", help="fp32 (no autocast)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--epochs", type=positive_int,

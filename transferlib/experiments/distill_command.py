@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from transferlib.cli_helpers import add_device_arguments
 from transferlib.config import REPO_ROOT, fast_mode, positive_int
 from transferlib.devices import pick_device
 from transferlib.errors import ArgumentError
@@ -64,8 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--arms", nargs="+", help=f"students (default all: {', '.join(arms())})")
     p.add_argument("--fast", action="store_true", help="tiny data, one epoch (CI)")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads")
-    p.add_argument("--device", default="cpu",
-                   help="cpu (default: the measured runs), auto, cuda, cuda:N or mps; deploy "
-                        "always measures on the CPU")
+    add_device_arguments(p, "cpu", why=", as the measured runs; deploy always measures on "
+                                       "the CPU", fallback=False)
     p.set_defaults(func=cmd_distill)
     return p
