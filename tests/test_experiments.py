@@ -7,6 +7,7 @@ changes), so the whole file takes seconds.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ def ctx(tmp_path_factory) -> Context:
     lm = LanguageModel(ModelConfig(vocab_size=len(vocab), emb_dim=8, hidden_dim=12,
                                    num_layers=2))
     folder = save_model(tmp_path_factory.mktemp("src") / "lm", lm, vocab)
-    return Context(folder, {**experiment_sizes(True), **SIZES}, device="cpu",
+    return Context(folder, replace(experiment_sizes(True), **SIZES), device="cpu",
                    keep_models={"ulmfit"})
 
 
@@ -146,7 +147,7 @@ def test_source_size_curve_compares_sources_and_vectors(ctx: Context, tmp_path: 
 
     sources = {"small": _source_folder(ctx, tmp_path / "small", 100, 1),
                "big": _source_folder(ctx, tmp_path / "big", 1000, 2)}
-    sizes = {**ctx.sizes, "lowres_counts": (20, None)}
+    sizes = replace(ctx.sizes, lowres_counts=(20, None))
     lowres = run_experiment("lowres", tmp_path / "low", [0, 1], ctx=ctx,
                             arms=["vectors", "full"])
     runs, summary, meta = _read(run_sources_experiment(
@@ -165,7 +166,7 @@ def test_source_size_curve_compares_sources_and_vectors(ctx: Context, tmp_path: 
 
 
 def test_small_label_counts_get_enough_steps_within_the_cap():
-    sizes = {"epochs": 6, "lowres_min_steps": 150, "lowres_max_epochs": 30}
+    sizes = experiment_sizes(False)  # the full experiments: 6 epochs, >= 150 steps, <= 30 epochs
     assert lowres_epochs(50, 16, sizes) == (30, 10)   # 4 steps/epoch: 38 wanted, capped
     assert lowres_epochs(100, 16, sizes) == (22, 8)   # 7 steps/epoch
     assert lowres_epochs(500, 16, sizes) == (6, 2)    # 32 steps/epoch: the usual 6 suffice

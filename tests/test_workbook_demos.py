@@ -16,6 +16,7 @@ from transferlib.batching import TextClassificationDataset, make_loader
 from transferlib.datasets import load_rotten_tomatoes
 from transferlib.model import Classifier, ModelConfig
 from transferlib.pipeline import default_sizes
+from transferlib.pretrain import PretrainConfig
 from transferlib.training import set_seed
 from transferlib.transfer import transfer_encoder
 from transferlib.workbook import objective
@@ -24,10 +25,11 @@ from transferlib.workbook import objective
 
 def test_fast_mode_widget_shrinks_every_size():
     fast, full = default_sizes(fast=True), default_sizes(fast=False)
-    assert fast["epochs"] < full["epochs"] and fast["pretrain_epochs"] < full["pretrain_epochs"]
+    assert fast.epochs < full.epochs and fast.pretrain.epochs < full.pretrain.epochs
     for key in ("vocab_size", "emb_dim", "hidden_dim", "batch_size"):
-        assert fast["pretrain"][key] < full["pretrain"][key]
-    assert fast["max_train"] is not None and full["max_train"] is None
+        assert getattr(fast.pretrain, key) < getattr(full.pretrain, key)
+    assert fast.max_train is not None and full.max_train is None
+    assert full.pretrain == PretrainConfig()  # the shipped model's recipe, defined once
 
 
 

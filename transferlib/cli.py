@@ -12,6 +12,7 @@ import errno
 import json
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
@@ -51,14 +52,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from transferlib.batching import LanguageModelStream
     from transferlib.checkpoint import save_model
     from transferlib.pipeline import default_sizes
-    from transferlib.pretrain import PretrainConfig, load_source_corpus, pretrain_language_model
+    from transferlib.pretrain import load_source_corpus, pretrain_language_model
     from transferlib.tasks import LanguageModelTask
     from transferlib.training import evaluate
 
     out = writable_dir(args.out)
     fast = args.fast or fast_mode()  # read once, here at the entry point
     sizes = default_sizes(fast)
-    p = sizes["pretrain"]
     train = load_source_corpus(args.corpus, fast=fast, split="train", fraction=args.fraction)
     valid = load_source_corpus(args.corpus, fast=fast, split="valid")
     vectors = None
@@ -66,16 +66,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         from transferlib.vectors import load_word_vectors
 
         vectors = load_word_vectors()
-    cfg = PretrainConfig(
-        vocab_size=args.vocab_size or p["vocab_size"], emb_dim=args.emb_dim or p["emb_dim"],
-        hidden_dim=args.hidden_dim or p["hidden_dim"], num_layers=args.layers or p["num_layers"],
-        epochs=args.epochs or sizes["pretrain_epochs"],
-        batch_size=args.batch_size or p["batch_size"], bptt=args.bptt or p["bptt"], lr=args.lr,
-        seed=args.seed, amp=not args.no_amp, device=device_arg(args), max_tokens=args.max_tokens,
-        embedding_lr_factor=args.embedding_lr_factor,
-        out_dim=p["out_dim"] if args.out_dim is None else args.out_dim,
-        output_vocab_size=p["output_vocab_size"] if args.output_vocab is None
-        else args.output_vocab)
+    given = {"vocab_size": args.vocab_size, "emb_dim": args.emb_dim,
+             "hidden_dim": args.hidden_dim, "num_layers": args.layers, "epochs": args.epochs,
+             "batch_size": args.batch_size, "bptt": args.bptt, "out_dim": args.out_dim,
+             "output_vocab_size": args.output_vocab}  # a flag not given keeps the mode's size
+    cfg = replace(sizes.pretrain, **{k: v for k, v in given.items() if v is not None},
+                  lr=args.lr, seed=args.seed, amp=not args.no_amp, device=device_arg(args),
+                  max_tokens=args.max_tokens, embedding_lr_factor=args.embedding_lr_factor)
     result = pretrain_language_model(
         train, valid, cfg, vectors=vectors, progress=sys.stderr.isatty(),
         on_epoch_end=print_epoch, checkpoint_dir=out / "checkpoints", resume=args.resume)

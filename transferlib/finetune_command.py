@@ -47,11 +47,11 @@ def finetune_inputs(args: argparse.Namespace) -> dict:
     df, report = read_splits(args)
     train, valid, test = (df[df["split"] == s].reset_index(drop=True)
                           for s in ("train", "valid", "test"))
-    cap = args.max_train or sizes["max_train"]
+    cap = args.max_train or sizes.max_train
     if cap:
         train = train.sample(n=min(cap, len(train)), random_state=args.seed)
-    if sizes["max_eval"]:
-        valid, test = valid.head(sizes["max_eval"]), test.head(sizes["max_eval"])
+    if sizes.max_eval:
+        valid, test = valid.head(sizes.max_eval), test.head(sizes.max_eval)
     reading, truncated, note = _reading(args, train, valid, test)
     auto_long = reading.chunked and args.chunk_len is None
     strategy_name = args.strategy or ("full-lm" if auto_long else "full")
@@ -59,7 +59,7 @@ def finetune_inputs(args: argparse.Namespace) -> dict:
                             schedule=args.schedule)
     pretrained = (args.pretrained or str(source_model_dir())) if strategy.pretrained else None
     lm_texts = read_unlabelled(args.lm_data, args.lm_text_column) if args.lm_data else []
-    lm_epochs = args.lm_epochs or (LONG_LM_EPOCHS if auto_long else sizes["lm_epochs"])
+    lm_epochs = args.lm_epochs or (LONG_LM_EPOCHS if auto_long else sizes.lm_epochs)
     choice = f"{reading.reason}" + (f"; target-LM stage {lm_epochs} epoch(s)"
                                     if strategy.target_lm else "")
     return {"train": train, "valid": valid, "test": test, "strategy": strategy,
@@ -151,7 +151,7 @@ def _finetune(args: argparse.Namespace, ctx) -> int:
     if main_rank:
         print(inputs["choice"], flush=True)
     start = time.perf_counter()
-    cfg = FinetuneConfig(epochs=args.epochs or sizes["epochs"], lm_epochs=inputs["lm_epochs"],
+    cfg = FinetuneConfig(epochs=args.epochs or sizes.epochs, lm_epochs=inputs["lm_epochs"],
                          lr=args.lr, batch_size=args.batch_size, accumulate=args.accumulate,
                          max_len=inputs["max_len"], chunk_len=inputs["chunk_len"],
                          seed=args.seed, amp=not args.no_amp, device=device_arg(args))

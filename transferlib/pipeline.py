@@ -2,8 +2,9 @@
 
 Taught in notebooks 06-07 (stage (a), pretraining, is ``pretrain``); the CLI and the
 experiments call the same function, ``finetune_classifier``, with a ``FinetuneConfig`` for the
-sizes and a ``strategies.Strategy`` for the levers. ``default_sizes(fast)`` gives the sizes of
-the full and the fast mode; the fast mode shrinks data, model and epochs but runs the same code.
+sizes and a ``strategies.Strategy`` for the levers. ``default_sizes(fast)`` gives the ``Sizes``
+of the full and the fast mode; the fast mode shrinks data, model and epochs but runs the same
+code.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from transferlib.param_groups import (
     freeze_to,
     gradual_unfreezing,
 )
+from transferlib.pretrain import PretrainConfig
 from transferlib.regularizers import make_regularizer
 from transferlib.schedules import make_scheduler, slanted_triangular
 from transferlib.strategies import Strategy
@@ -355,17 +357,25 @@ def finetune_language_model(
                scheduler=scheduler)
 
 
-def default_sizes(fast: bool | None = None) -> dict:
-    """Epochs and data caps for the full and the fast mode (used by CLI and notebooks)."""
-    fast = fast_mode() if fast is None else fast
-    if fast:
-        return {"epochs": 1, "lm_epochs": 1, "max_train": 300, "max_eval": 200,
-                "pretrain_epochs": 1, "pretrain": {"vocab_size": 2000, "emb_dim": 32,
-                                                   "hidden_dim": 64, "num_layers": 2,
-                                                   "batch_size": 16, "bptt": 32, "out_dim": 32,
-                                                   "output_vocab_size": 1000}}
-    return {"epochs": 6, "lm_epochs": 2, "max_train": None, "max_eval": None,
-            "pretrain_epochs": 3, "pretrain": {"vocab_size": 40000, "emb_dim": 50,
-                                               "hidden_dim": 384, "num_layers": 2,
-                                               "batch_size": 64, "bptt": 64, "out_dim": 128,
-                                               "output_vocab_size": 10000}}
+@dataclass(frozen=True)
+class Sizes:
+    """Epochs and data caps of one mode, full or fast (notebooks 00 and 06); the fast mode
+    shrinks data, model and epochs but runs the same code."""
+
+    epochs: int  # classifier epochs
+    lm_epochs: int  # epochs of the target-LM stage
+    max_train: int | None  # training reviews kept (None: all)
+    max_eval: int | None  # validation and test reviews kept (None: all)
+    pretrain: PretrainConfig  # the source language model's sizes and epochs
+
+
+FULL_SIZES = Sizes(epochs=6, lm_epochs=2, max_train=None, max_eval=None,
+                   pretrain=PretrainConfig())  # the shipped source model's recipe
+FAST_SIZES = Sizes(epochs=1, lm_epochs=1, max_train=300, max_eval=200, pretrain=PretrainConfig(
+    vocab_size=2000, emb_dim=32, hidden_dim=64, num_layers=2, out_dim=32, output_vocab_size=1000,
+    epochs=1, batch_size=16, bptt=32))
+
+
+def default_sizes(fast: bool | None = None) -> Sizes:
+    """``FAST_SIZES`` or ``FULL_SIZES`` (None: the fast-mode switch, read here for notebooks)."""
+    return FAST_SIZES if (fast_mode() if fast is None else fast) else FULL_SIZES

@@ -7,6 +7,7 @@ themselves are in ``experiments.runs``.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -32,13 +33,9 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     if not fast and "lowres" in which and len(seeds) < 3:
         raise DataError(f"lowres needs >= 3 seeds for mean ± std, got {seeds}")
     out = Path(args.out or REPO_ROOT / ("results/fast" if fast else "results"))
-    sizes = experiment_sizes(fast)
-    if args.epochs:
-        sizes["epochs"] = args.epochs
-    if args.lm_epochs:
-        sizes["lm_epochs"] = args.lm_epochs
-    if args.counts:
-        sizes["lowres_counts"] = tuple(args.counts)
+    given = {"epochs": args.epochs, "lm_epochs": args.lm_epochs,
+             "lowres_counts": tuple(args.counts) if args.counts else None}
+    sizes = replace(experiment_sizes(fast), **{k: v for k, v in given.items() if v is not None})
     ctx = Context(Path(args.pretrained or source_model_dir()), sizes, args.device,
                   not args.no_amp,  # "best": keep every classifier (~10 MB each) for domains
                   keep_models=set(PRESETS) if args.strategy == "best" else {args.strategy})
@@ -58,11 +55,10 @@ def cmd_sources(args: argparse.Namespace, fast: bool, seeds: list[int]) -> int:
     if not args.sources:
         raise ArgumentError("experiments sources needs --sources NAME=FOLDER [NAME=FOLDER ...]")
     sources = dict(args.sources)
-    sizes = experiment_sizes(fast)
-    sizes["lowres_counts"] = tuple(args.counts) if args.counts else (
-        (50, None) if fast else SOURCE_COUNTS)
+    sizes = replace(experiment_sizes(fast), lowres_counts=tuple(args.counts) if args.counts
+                    else (50, None) if fast else SOURCE_COUNTS)
     if args.epochs:
-        sizes["epochs"] = args.epochs
+        sizes = replace(sizes, epochs=args.epochs)
     out = Path(args.out or REPO_ROOT / ("results/fast" if fast else "results"))
     lowres = Path(args.vectors_from) if args.vectors_from else None
     if lowres is not None and not lowres.is_file():

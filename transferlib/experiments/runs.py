@@ -19,7 +19,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -64,18 +64,38 @@ from transferlib.zeroshot import TEMPLATES, run_zeroshot
 EXPERIMENTS = ("ablation", "lowres", "domains", "zeroshot")
 
 
-def experiment_sizes(fast: bool | None = None) -> dict:
-    """``pipeline.default_sizes`` plus the experiments' own sizes; ``None`` in
-    ``lowres_counts`` means the whole training pool (notebook 01)."""
+@dataclass(frozen=True)
+class ExperimentSizes:
+    """The experiments' sizes (notebook 01): the mode's fine-tuning sizes (``pipeline.Sizes``),
+    the learning rate, and each experiment's own counts."""
+
+    epochs: int  # classifier epochs (at most: early stopping may end a run sooner)
+    lm_epochs: int  # epochs of the target-LM stage
+    max_train: int | None  # the training pool (None: the whole training split)
+    max_eval: int | None  # validation and test reviews (None: all)
+    lr: float
+    max_plots: int | None  # unlabelled plot sentences for the target-LM stage (None: all)
+    lowres_counts: tuple[int | None, ...]  # label counts of the curve (None: the whole pool)
+    lowres_min_steps: int  # optimizer steps a small label count gets at least ...
+    lowres_max_epochs: int  # ... within this many epochs
+    domain_ks: tuple[int, ...]  # labelled sentences of another domain
+    max_domain: int | None  # sentences per domain (None: all)
+    domain_epochs: int
+    fewshot_ks: tuple[int, ...]  # labelled examples per class of the few-shot prototypes
+
+
+def experiment_sizes(fast: bool | None = None) -> ExperimentSizes:
+    """The full or the fast experiments' sizes (None: the fast-mode switch)."""
     fast = fast_mode() if fast is None else fast
-    own = ({"max_plots": 40, "lowres_counts": (50, 100, None), "lowres_min_steps": 12,
-            "lowres_max_epochs": 4, "domain_ks": (10, 50),
-            "max_domain": 200, "domain_epochs": 2, "fewshot_ks": (1, 5, 10)} if fast else
-           {"max_plots": None, "lowres_counts": (50, 100, 250, 500, 1000, 2000, None),
-            "lowres_min_steps": 150, "lowres_max_epochs": 30,
-            "domain_ks": (10, 50, 200), "max_domain": None, "domain_epochs": 10,
-            "fewshot_ks": (1, 5, 10, 50)})
-    return {**default_sizes(fast), "lr": 2e-3, **own}
+    base = default_sizes(fast)
+    own = (dict(max_plots=40, lowres_counts=(50, 100, None), lowres_min_steps=12,
+                lowres_max_epochs=4, domain_ks=(10, 50), max_domain=200, domain_epochs=2,
+                fewshot_ks=(1, 5, 10)) if fast else
+           dict(max_plots=None, lowres_counts=(50, 100, 250, 500, 1000, 2000, None),
+                lowres_min_steps=150, lowres_max_epochs=30, domain_ks=(10, 50, 200),
+                max_domain=None, domain_epochs=10, fewshot_ks=(1, 5, 10, 50)))
+    return ExperimentSizes(epochs=base.epochs, lm_epochs=base.lm_epochs,
+                           max_train=base.max_train, max_eval=base.max_eval, lr=2e-3, **own)
 
 
 def stratified_order(labels: Sequence[str], seed: int) -> list[int]:
@@ -124,7 +144,7 @@ class Context:
     """What the experiments share in one process: data, sizes, adapted LMs, trained models."""
 
     pretrained: Path
-    sizes: dict
+    sizes: ExperimentSizes
     device: str = "auto"
     amp: bool = True
     keep_models: set[str] = field(default_factory=set)
@@ -134,7 +154,7 @@ class Context:
     _runs: dict[tuple, dict] = field(default_factory=dict)
 
     def __post_init__(self):
-        cap, ev, plots = (self.sizes[k] for k in ("max_train", "max_eval", "max_plots"))
+        cap, ev, plots = self.sizes.max_train, self.sizes.max_eval, self.sizes.max_plots
         train = datasets.load_rotten_tomatoes("train")
         self.pool = stratified_subsample(train, cap, 0).reset_index(drop=True) if cap and \
             cap < len(train) else train
@@ -150,7 +170,7 @@ class Context:
             self._tmp = self._tmp or tempfile.TemporaryDirectory(prefix="transferlib-lm-")
             lm, vocab, hist = adapt_language_model(
                 self.pretrained, list(self.pool["text"]) + self.plots, list(self.valid["text"]),
-                self.sizes["lm_epochs"], self.sizes["lr"] * LM_STAGE_LR_FACTOR, seed,
+                self.sizes.lm_epochs, self.sizes.lr * LM_STAGE_LR_FACTOR, seed,
                 self.amp, self.device)
             self.lm_seconds[seed] = float(hist["seconds"].sum())
             self._lms[seed] = save_model(Path(self._tmp.name) / f"lm-seed{seed}", lm, vocab,
@@ -163,7 +183,7 @@ class Context:
         ``epochs`` (default: the sizes') with early stopping after ``patience`` epochs without
         a better valid accuracy, with the ``FinetuneResult`` when ``name`` is in
         ``keep_models`` and ``train`` is the whole pool; repeated calls are served from memory."""
-        epochs = epochs or self.sizes["epochs"]
+        epochs = epochs or self.sizes.epochs
         key = (name, seed, len(train), batch_size, epochs, patience)
         keep = name in self.keep_models and len(train) == len(self.pool)
         if key not in self._runs or (keep and self._runs[key]["result"] is None):
@@ -173,7 +193,7 @@ class Context:
             elif strategy.pretrained:
                 pretrained = self.pretrained
             rest = list(self.pool.drop(index=train.index)["text"]) + self.plots
-            cfg = FinetuneConfig(epochs=epochs, lr=self.sizes["lr"], batch_size=batch_size,
+            cfg = FinetuneConfig(epochs=epochs, lr=self.sizes.lr, batch_size=batch_size,
                                  patience=patience, seed=seed, amp=self.amp, device=self.device)
             result = finetune_classifier(
                 train, self.valid, self.test, strategy, cfg,
@@ -233,20 +253,20 @@ def ablation_summary(runs: pd.DataFrame, strategies: Sequence[str]
 
 def lowres_counts(ctx: Context) -> list[int]:
     """The label counts of the curve that the pool can provide, 'all' as ``len(pool)``."""
-    return sorted({len(ctx.pool) if n is None else n for n in ctx.sizes["lowres_counts"]
+    return sorted({len(ctx.pool) if n is None else n for n in ctx.sizes.lowres_counts
                    if n is None or n <= len(ctx.pool)})
 
 
-def lowres_epochs(n: int, batch_size: int, sizes: dict) -> tuple[int, int]:
+def lowres_epochs(n: int, batch_size: int, sizes: ExperimentSizes) -> tuple[int, int]:
     """``(epochs, patience)`` for ``n`` labels: the usual epochs, or more when that would give
     fewer than ``lowres_min_steps`` optimizer steps (50 labels in batches of 16 make 4 steps an
     epoch), capped at ``lowres_max_epochs``; the early-stopping patience (2 epochs) grows by the
     same factor, so a model that still answers the majority class after 3 short epochs is not
     stopped before it has learned anything (notebook 07)."""
     steps_per_epoch = -(-n // batch_size)
-    wanted = -(-sizes["lowres_min_steps"] // steps_per_epoch)
-    epochs = max(sizes["epochs"], min(sizes["lowres_max_epochs"], wanted))
-    return epochs, -(-2 * epochs // sizes["epochs"])
+    wanted = -(-sizes.lowres_min_steps // steps_per_epoch)
+    epochs = max(sizes.epochs, min(sizes.lowres_max_epochs, wanted))
+    return epochs, -(-2 * epochs // sizes.epochs)
 
 
 def lowres_run(ctx: Context, name: str, n: int, seed: int) -> dict:
@@ -312,7 +332,7 @@ def run_domains(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
     sentences of the domain, and trained on those k from scratch; every score is on the
     domain's other sentences, never on the k (notebook 10)."""
     ctx.keep_models.add(strategy)
-    rows, cap, epochs = [], ctx.sizes["max_domain"], ctx.sizes["domain_epochs"]
+    rows, cap, epochs = [], ctx.sizes.max_domain, ctx.sizes.domain_epochs
     for seed in seeds:
         rt = ctx.finetune(strategy, ctx.pool, seed)["result"]
         for domain in datasets.DOMAINS:
@@ -321,14 +341,14 @@ def run_domains(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
             acc = accuracy_on(rt.model, rt.vocab, rt.classes, pool, ctx.device, ctx.amp)
             rows.append({"domain": domain, "k": 0, "seed": seed, "method": "rt-as-is",
                          "accuracy": acc, "n_eval": len(pool)})
-            for k in ctx.sizes["domain_ks"]:
+            for k in ctx.sizes.domain_ks:
                 shots = stratified_subsample(pool, k, seed)
                 rest = pool.drop(index=shots.index)
                 adapted = adapt_classifier(rt.model, rt.vocab, rt.classes, shots, epochs,
-                                           ctx.sizes["lr"] / 2, seed, 16, ctx.device, ctx.amp)
+                                           ctx.sizes.lr / 2, seed, 16, ctx.device, ctx.amp)
                 scratch = finetune_classifier(
                     shots, shots, rest, PRESETS["scratch"],
-                    FinetuneConfig(epochs=epochs, lr=ctx.sizes["lr"], batch_size=16,
+                    FinetuneConfig(epochs=epochs, lr=ctx.sizes.lr, batch_size=16,
                                    patience=None, seed=seed, amp=ctx.amp, device=ctx.device),
                     small_model=ctx.model_sizes, progress=False)
                 for method, value in (
@@ -346,20 +366,20 @@ def run_domains(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
 def run_experiment(name: str, out: str | Path, seeds: Sequence[int], fast: bool | None = None,
                    pretrained: str | Path | None = None, strategy: str = "ulmfit",
                    strategies: Sequence[str] | None = None, device: str = "auto",
-                   amp: bool = True, sizes: dict | None = None,
+                   amp: bool = True, sizes: ExperimentSizes | None = None,
                    ctx: Context | None = None, command: str = "",
                    arms: Sequence[str] | None = None) -> dict[str, Path]:
     """Run one experiment and write its files; returns their paths (notebook 01). ``sizes``
-    overrides ``experiment_sizes(fast)``; pass ``ctx`` to share adapted LMs and models."""
+    replaces ``experiment_sizes(fast)``; pass ``ctx`` to share adapted LMs and models."""
     if name not in EXPERIMENTS:
         raise ArgumentError(f"unknown experiment {name!r}; allowed: {EXPERIMENTS}")
     if not seeds:
         raise ArgumentError("pass at least one seed")
     start = time.perf_counter()
     ctx = ctx or Context(Path(pretrained or source_model_dir()),
-                         {**experiment_sizes(fast), **(sizes or {})}, device, amp)
+                         sizes or experiment_sizes(fast), device, amp)
     meta: dict = {"experiment": name, "command": command, "seeds": list(seeds),
-                  "fast": fast_mode() if fast is None else fast, "sizes": ctx.sizes,
+                  "fast": fast_mode() if fast is None else fast, "sizes": asdict(ctx.sizes),
                   "pretrained": repo_relative(ctx.pretrained),
                   "source_model": read_config(ctx.pretrained)["model"],
                   "n_train_pool": len(ctx.pool), "n_valid": len(ctx.valid),
@@ -379,7 +399,7 @@ def run_experiment(name: str, out: str | Path, seeds: Sequence[int], fast: bool 
         runs, summary = run_domains(ctx, seeds, strategy)
         meta["comparisons"] = domain_comparisons(runs)
     else:
-        runs = run_zeroshot(ctx.pretrained, ctx.pool, ctx.test, seeds, ctx.sizes["fewshot_ks"],
+        runs = run_zeroshot(ctx.pretrained, ctx.pool, ctx.test, seeds, ctx.sizes.fewshot_ks,
                             ctx.device, vectors=load_word_vectors())
         shares = [c for c in runs.columns if c.startswith("pred_share_")]
         summary = summarize(runs, ["method", "k"], "accuracy").merge(

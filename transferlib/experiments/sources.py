@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +25,7 @@ from transferlib.config import machine_info, repo_relative
 from transferlib.errors import ArgumentError, DataError
 from transferlib.experiments.records import check_partial, is_done, read_partial, summarize
 from transferlib.experiments.report import correct_frame, write_outputs
-from transferlib.experiments.runs import Context, lowres_counts, lowres_run
+from transferlib.experiments.runs import Context, ExperimentSizes, lowres_counts, lowres_run
 from transferlib.stats import compare, runs_from_frame
 
 SOURCE_COUNTS = (100, 1000, None)  # None: every label of the training pool
@@ -46,11 +47,11 @@ def source_facts(folder: Path) -> dict:
             "command": m.get("command")}
 
 
-def run_sources(sources: dict[str, Path], seeds: Sequence[int], sizes: dict,
+def run_sources(sources: dict[str, Path], seeds: Sequence[int], sizes: ExperimentSizes,
                 device: str = "auto", amp: bool = True, partial: Path | None = None
                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``RECIPE`` fine-tuned from every source in ``sources`` (name → model folder) at every
-    label count of ``sizes["lowres_counts"]`` → ``(runs, summary)``. Seed-major (an
+    label count of ``sizes.lowres_counts`` → ``(runs, summary)``. Seed-major (an
     interrupted run has every source of its first seeds), resumable from ``partial``."""
     contexts = {name: Context(Path(folder), sizes, device, amp)
                 for name, folder in sources.items()}
@@ -104,7 +105,7 @@ def source_comparisons(runs: pd.DataFrame, reference: str,
 
 
 def run_sources_experiment(out: Path, sources: dict[str, Path], seeds: Sequence[int],
-                           sizes: dict, reference: str, fast: bool, device: str = "auto",
+                           sizes: ExperimentSizes, reference: str, fast: bool, device: str = "auto",
                            amp: bool = True, command: str = "",
                            lowres_runs: Path | None = None) -> dict[str, Path]:
     """Run the source-size curve and write its files (notebook 05); ``reference`` names the
@@ -114,7 +115,7 @@ def run_sources_experiment(out: Path, sources: dict[str, Path], seeds: Sequence[
     if reference not in sources:
         raise ArgumentError(f"--reference {reference!r} is not one of {list(sources)}")
     meta: dict = {"experiment": "sources", "command": command, "seeds": list(seeds),
-                  "recipe": RECIPE, "sizes": sizes, "reference": reference,
+                  "recipe": RECIPE, "sizes": asdict(sizes), "reference": reference,
                   "pretrained": {n: repo_relative(f) for n, f in sources.items()},
                   "fast": fast,
                   "sources": {n: {**source_facts(f), "model": read_config(f)["model"]}

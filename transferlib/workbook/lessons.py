@@ -145,12 +145,13 @@ def mode_step_time(fast: bool, steps: int = 3, batch_size: int = 64, seed: int =
     from transferlib.pipeline import default_sizes
     from transferlib.tasks import ClassificationTask
 
-    sizes = default_sizes(fast)["pretrain"]
+    sizes = default_sizes(fast)
     train = datasets.load_rotten_tomatoes("train")
     vocab = Vocab.build((tokenize(t) for t in train["text"]), min_freq=2)
     torch.manual_seed(seed)
     cfg = ModelConfig(vocab_size=len(vocab), n_classes=2,
-                      **{k: sizes[k] for k in ("emb_dim", "hidden_dim", "num_layers", "out_dim")})
+                      emb_dim=sizes.pretrain.emb_dim, hidden_dim=sizes.pretrain.hidden_dim,
+                      num_layers=sizes.pretrain.num_layers, out_dim=sizes.pretrain.out_dim)
     model = Classifier(cfg)
     sample = train.sample(n=batch_size, random_state=seed)
     data = TextClassificationDataset(sample["text"], sample["label"], vocab,
@@ -167,10 +168,10 @@ def mode_step_time(fast: bool, steps: int = 3, batch_size: int = 64, seed: int =
         optimizer.step()
         times.append(time.perf_counter() - start)
     ms = 1000 * statistics.median(times[1:])
-    n_train = default_sizes(fast)["max_train"] or len(train)
+    n_train = sizes.max_train or len(train)
     return {"mode": "fast" if fast else "full", "parameters": count_parameters(model),
             "ms_per_step": ms, "epoch_seconds": ms / 1000 * -(-n_train // batch_size),
-            "n_train": n_train, "epochs": default_sizes(fast)["epochs"]}
+            "n_train": n_train, "epochs": sizes.epochs}
 
 
 NOISE_BAR = 0.1  # speedups within ±10 % of 1.0 are run-to-run noise on a shared machine
