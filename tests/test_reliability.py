@@ -528,3 +528,36 @@ def test_cli_prints_expected_errors_but_a_bug_keeps_its_traceback(monkeypatch, c
     monkeypatch.setattr(cli, "cmd_predict", bug)
     with pytest.raises(ValueError, match="an internal bug"):
         main(["predict", "--model", "m", "some text"])
+
+
+def test_every_command_line_ends_in_one_error_handler(capsys):
+    """``errors.exit_status``: expected failures exit 2 with one line and no traceback, a full
+    disk too; another OSError is a bug and propagates; Ctrl-C exits 130."""
+    import errno
+
+    from transferlib.errors import DataError, exit_status
+
+    def fail(exc):
+        def run():
+            raise exc
+        return run
+
+    assert exit_status(lambda: 0) == 0
+    assert exit_status(fail(DataError("data.csv, line 3: no label"))) == 2
+    assert capsys.readouterr().err == "error: data.csv, line 3: no label\n"
+    assert exit_status(fail(OSError(errno.ENOSPC, "No space left on device"))) == 2
+    assert "is the disk full" in capsys.readouterr().err
+    with pytest.raises(OSError):
+        exit_status(fail(OSError(errno.EBADF, "Bad file descriptor")))
+    assert exit_status(fail(KeyboardInterrupt())) == 130
+
+
+def test_module_command_lines_share_the_handler(tmp_path, capsys):
+    from transferlib.datasets.__main__ import main as datasets_main
+    from transferlib.workbook.__main__ import main as workbook_main
+
+    assert datasets_main(["verify", "--data", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    missing = tmp_path / "nowhere"
+    assert workbook_main(["grade", str(missing), "--out", str(tmp_path / "g.csv")]) == 2
+    assert capsys.readouterr().err == f"error: {missing} is not a folder\n"

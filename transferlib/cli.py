@@ -8,7 +8,6 @@ runs, and the heavy subcommands (``experiments``, ``bench``, ``bench-tta``) are 
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import shlex
 import sys
@@ -29,7 +28,7 @@ from transferlib.config import (
     positive_int,
     repo_relative,
 )
-from transferlib.errors import DataError, TransferlibError
+from transferlib.errors import DataError, exit_status
 from transferlib.finetune_command import cmd_finetune, read_splits, saved_chunk_len, saved_max_len
 from transferlib.strategies import DESCRIPTIONS, PRESETS, REGULARIZERS, SCHEDULES
 
@@ -278,24 +277,16 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(requested_command(argv)).parse_args(argv)
     args.command_line = shlex.join(["python", "-m", "transferlib", *map(shown_path, argv)])
-    try:
+
+    def run() -> int:
         if getattr(args, "threads", None):  # --threads N: for this command only
             from transferlib.devices import torch_threads
 
             with torch_threads(args.threads):
                 return args.func(args)
         return args.func(args)
-    except TransferlibError as exc:  # expected failures; a bug keeps its traceback
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT):
-            raise
-        print(f"error: {exc} (is the disk full or the folder read-only?)", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+
+    return exit_status(run)
 
 
 if __name__ == "__main__":

@@ -179,14 +179,15 @@ def main(argv: list[str] | None = None) -> int:
     from transferlib import datasets
     from transferlib.checkpoint import load_model
     from transferlib.config import machine_info
-    from transferlib.errors import TransferlibError
+    from transferlib.errors import exit_status
 
     parser = argparse.ArgumentParser(prog="python -m transferlib.export_onnx")
     parser.add_argument("--model", required=True, help="a classifier folder (finetune --out)")
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args(argv)
-    try:
+
+    def run() -> int:
         model, vocab, config = load_model(args.model)
         if not isinstance(model, Classifier):
             raise ArgumentError(f"{args.model} holds a language model, not a classifier")
@@ -197,18 +198,18 @@ def main(argv: list[str] | None = None) -> int:
             check = check_export(model, session(path), vocab, list(test["text"]), max_len)
             frame = compare_runtimes(model, vocab, config["classes"], test, tmp, max_len,
                                      args.repeats)
-    except TransferlibError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(args.out / "onnx.csv", index=False)
-    info = {"command": " ".join(["python -m transferlib.export_onnx", *(argv or sys.argv[1:])]),
-            "model": str(args.model), "check": check, "machine": machine_info(),
-            "threads": torch.get_num_threads(), "max_len": max_len, "n_test": len(test)}
-    (args.out / "onnx.json").write_text(json.dumps(info, indent=2), "utf-8")
-    print(json.dumps(check))
-    print(frame.to_string(index=False))
-    return 0
+        args.out.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(args.out / "onnx.csv", index=False)
+        info = {"command": " ".join(["python -m transferlib.export_onnx",
+                                     *(argv or sys.argv[1:])]),
+                "model": str(args.model), "check": check, "machine": machine_info(),
+                "threads": torch.get_num_threads(), "max_len": max_len, "n_test": len(test)}
+        (args.out / "onnx.json").write_text(json.dumps(info, indent=2), "utf-8")
+        print(json.dumps(check))
+        print(frame.to_string(index=False))
+        return 0
+
+    return exit_status(run)
 
 
 if __name__ == "__main__":

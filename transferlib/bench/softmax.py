@@ -124,17 +124,22 @@ def compare_softmax(train_texts: list[str], valid_texts: list[str], vocab: Vocab
 
 
 def main(argv: list[str] | None = None) -> int:
-    from transferlib import datasets
     from transferlib.config import fast_mode, positive_int
-    from transferlib.transfer import embedding_from_vectors, vocab_from_vectors
-    from transferlib.vectors import load_word_vectors
+    from transferlib.errors import exit_status
 
     parser = argparse.ArgumentParser(prog="python -m transferlib.bench.softmax")
     parser.add_argument("--steps", type=positive_int, default=None)
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
     parser.add_argument("--fast", action="store_true", help="tiny data (as TRANSFERLIB_FAST=1)")
     args = parser.parse_args(argv)
-    fast = args.fast or fast_mode()
+    return exit_status(lambda: _run(args, args.fast or fast_mode()))
+
+
+def _run(args: argparse.Namespace, fast: bool) -> int:
+    from transferlib import datasets
+    from transferlib.transfer import embedding_from_vectors, vocab_from_vectors
+    from transferlib.vectors import load_word_vectors
+
     train = datasets.load_source_sentences("both", "train")
     valid = datasets.load_source_sentences("both", "valid")
     if fast:

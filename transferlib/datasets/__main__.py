@@ -12,7 +12,7 @@ from transferlib import config
 from transferlib.datasets import loaders
 from transferlib.datasets.build import build
 from transferlib.datasets.build_vectors import build_vectors
-from transferlib.errors import TransferlibError
+from transferlib.errors import exit_status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,17 +33,17 @@ def main(argv: list[str] | None = None) -> int:
     cmd_verify = sub.add_parser("verify", help="check the files against datacard.json")
     cmd_verify.add_argument("--data", type=Path, default=None, help="default: transferlib's data/")
     args = parser.parse_args(argv)
-    try:
+
+    def run() -> int:
         if args.command in ("build", "build-vectors"):
             out = args.out if args.out is not None else config.data_dir()
             _print_card(args.command, builders[args.command](out, args.raw))
         else:
             for rel, digest in loaders.verify(args.data).items():
                 print(f"ok  {digest}  {rel}")
-    except TransferlibError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return exit_status(run)
 
 
 def _print_card(command: str, card: dict) -> None:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from transferlib.config import REPO_ROOT
+from transferlib.errors import ArgumentError, exit_status
 from transferlib.workbook.classroom import grade, release
 
 
@@ -31,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     book = sub.add_parser("book", help="build the course as a static website (Jupyter Book)")
     book.add_argument("--out", required=True, help="folder for src/, vendor/ and html/")
     args = parser.parse_args(argv)
+    return exit_status(lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "book":
         return _book(Path(args.out))
     if args.command == "release":
@@ -39,8 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{kind}: {len(paths)} notebooks in {Path(args.out) / kind}")
         return 0
     if not Path(args.submissions).is_dir():
-        print(f"error: {args.submissions} is not a folder", file=sys.stderr)
-        return 2
+        raise ArgumentError(f"{args.submissions} is not a folder")
     rows = grade(Path(args.submissions), Path(args.out), args.timeout, Path(args.notebooks))
     print(f"graded {len(rows)} exercises of {len({r.student for r in rows})} students "
           f"→ {args.out}")
