@@ -184,3 +184,14 @@ def test_compare_levers_trains_every_row_for_the_same_budget():
     assert list(frame["steps_trained"]) == [budget, budget, budget, budget // 4]
     assert frame.loc["bucketing", "pad_frac"] < frame.loc["baseline", "pad_frac"]
     assert (frame["peak_mem_mb"] >= 0).all() and frame["note"].str.startswith("FAILED").sum() == 0
+
+
+def test_softmax_comparison_runs_in_fast_mode(tmp_path):
+    """``python -m transferlib.bench.softmax --fast``: one row per output layer, the tied full
+    softmax first as the speed reference."""
+    from transferlib.bench.softmax import main
+
+    assert main(["--fast", "--steps", "2", "--out", str(tmp_path)]) == 0
+    frame = pd.read_csv(tmp_path / "softmax.csv")
+    assert len(frame) >= 3 and frame["speed_vs_tied_full"].iloc[0] == 1.0
+    assert (frame["tokens_per_s"] > 0).all()

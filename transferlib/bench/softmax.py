@@ -46,7 +46,10 @@ class AdaptiveLM(nn.Module):
     def loss(self, ids: torch.Tensor, targets: torch.Tensor, state=None):
         out, state = self.lm.encoder(ids, state=state)
         out = self.lm.out_dropout(out)
-        result = self.adaptive(out.reshape(-1, out.size(-1)).float(), targets.reshape(-1))
+        # in float32 outside autocast: under bf16 autocast the head's projections return bf16,
+        # which its index_copy_ into a float32 output refuses (AVX-512-bf16 CPUs, CUDA)
+        with torch.autocast(out.device.type, enabled=False):
+            result = self.adaptive(out.reshape(-1, out.size(-1)).float(), targets.reshape(-1))
         return result.loss, state
 
 
@@ -78,6 +81,8 @@ def _run(model: nn.Module, train: LanguageModelStream, valid: LanguageModelStrea
             t0, tokens = time.perf_counter(), 0
         if n_done >= steps:
             break
+    if not rates and n_done:  # fewer steps than one chunk: the rate over all of them
+        rates.append(tokens / (time.perf_counter() - t0))
     model.eval()
     total, n, state = 0.0, 0, None
     with torch.no_grad():
@@ -132,10 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
     parser.add_argument("--fast", action="store_true", help="tiny data (as TRANSFERLIB_FAST=1)")
     args = parser.parse_args(argv)
-    return exit_status(lambda: _run(args, args.fast or fast_mode()))
+    return exit_status(lambda: _main(args, args.fast or fast_mode()))
 
 
-def _run(args: argparse.Namespace, fast: bool) -> int:
+def _main(args: argparse.Namespace, fast: bool) -> int:
     from transferlib import datasets
     from transferlib.transfer import embedding_from_vectors, vocab_from_vectors
     from transferlib.vectors import load_word_vectors
