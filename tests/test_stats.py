@@ -108,3 +108,18 @@ def test_records_without_the_runs_setting_are_refused():
     correct = pd.DataFrame({"strategy": ["full"], "seed": [0], "test_correct": ["0110"]})
     with pytest.raises(ArgumentError, match="no 'n_labels' column"):
         runs_from_frame(runs, "full", correct, n_labels=100)
+
+
+def test_mean_interval_counts_the_test_set_and_the_seeds():
+    from scipy import stats as scipy_stats
+
+    from transferlib.stats import mean_interval
+
+    one = Runs("a", (0.8,), 1000)
+    expected = scipy_stats.t.ppf(0.975, 999) * (0.8 * 0.2 / 1000) ** 0.5
+    assert mean_interval(one) == pytest.approx(expected)
+    steady = Runs("b", (0.8, 0.8, 0.8), 1000)  # no seed spread: the test set alone
+    assert mean_interval(steady) == pytest.approx(expected)
+    spread = Runs("c", (0.76, 0.8, 0.84), 1000)
+    assert mean_interval(spread) > mean_interval(steady) + 0.02  # the seed part is counted
+    assert mean_interval(Runs("d", (1.0, 1.0), 50)) == 0.0

@@ -32,7 +32,7 @@ from scipy import stats as _scipy_stats
 
 from transferlib.errors import ArgumentError
 
-__all__ = ["Runs", "Comparison", "compare", "compare_to", "runs_from_frame"]
+__all__ = ["Runs", "Comparison", "compare", "compare_to", "mean_interval", "runs_from_frame"]
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,20 @@ def compare(a: Runs, b: Runs, level: float = 0.95, show: bool = True,
     if show:
         print(result)
     return result
+
+
+def mean_interval(runs: Runs, level: float = 0.95) -> float:
+    """Half-width of the ``level`` interval of one model's mean accuracy: the seed variance of
+    the mean plus the binomial test-set variance, Welch–Satterthwaite t (notebook 07 derives
+    it)."""
+    seed_var, seed_df = _seed_part(runs)
+    test_var = runs.mean * (1 - runs.mean) / runs.n_test
+    total = seed_var + test_var
+    if total == 0:
+        return 0.0
+    parts = [(v, df) for v, df in ((seed_var, seed_df), (test_var, runs.n_test - 1)) if df]
+    df = total * total / sum(v * v / d for v, d in parts)
+    return float(_scipy_stats.t.ppf(0.5 + level / 2, df)) * float(np.sqrt(total))
 
 
 def runs_from_frame(runs: pd.DataFrame, name: str, correct: pd.DataFrame | None = None,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from transferlib.stats import Runs, compare, compare_to, runs_from_frame
+from transferlib.stats import Runs, compare, compare_to, mean_interval, runs_from_frame
 
 
 def _curves(ax, summary: pd.DataFrame, group: str, x: str, y: str) -> None:
@@ -187,28 +187,32 @@ def _ablation_md(ablation: pd.DataFrame) -> list[str]:
     return out
 
 
-def _lowres_md(lowres: pd.DataFrame) -> list[str]:
-    counts = sorted(lowres["n_labels"].unique())
-    out = ["| labels | " + " | ".join(f"{n:,}" for n in counts) + " |\n| --- |"
-           + " --- |" * len(counts)]
-    for name, part in lowres.groupby("strategy", sort=False):
-        cells = part.set_index("n_labels")
-        out.append(f"| {name} | " + " | ".join(
-            _pct(cells.loc[n, "test_accuracy_mean"], cells.loc[n, "test_accuracy_std"])
-            if n in cells.index else "–" for n in counts) + " |")
+def _with_interval(rows: pd.DataFrame) -> str:
+    """"mean ± half-width of its 95 % interval (seeds)" of some runs' test accuracies."""
+    if rows.empty:
+        return "–"
+    runs = Runs("", tuple(rows["test_accuracy"]), int(rows["n_test"].iloc[0]))
+    return f"{100 * runs.mean:.1f} ± {100 * mean_interval(runs):.1f} % ({runs.seeds})"
+
+
+def _curve_md(runs: pd.DataFrame, group: str, first: list[str]) -> list[str]:
+    counts = sorted(runs["n_labels"].unique())
+    out = [f"| {' | '.join(first)} | " + " | ".join(f"{n:,} labels" for n in counts)
+           + " |\n|" + " --- |" * (len(first) + len(counts))]
+    for name, part in runs.groupby(group, sort=False):
+        cells = [str(name)] + ([f"{int(part['source_tokens'].iloc[0]):,}"] if len(first) > 1
+                               else [])
+        out.append("| " + " | ".join(cells + [_with_interval(part[part["n_labels"] == n])
+                                              for n in counts]) + " |")
     return out
 
 
-def _sources_md(sources: pd.DataFrame) -> list[str]:
-    counts = sorted(sources["n_labels"].unique())
-    out = ["| source model | tokens read | " + " | ".join(f"{n:,} labels" for n in counts)
-           + " |\n| --- | --- |" + " --- |" * len(counts)]
-    for name, part in sources.groupby("source", sort=False):
-        cells = part.set_index("n_labels")
-        out.append(f"| {name} | {int(part['source_tokens'].iloc[0]):,} | " + " | ".join(
-            f"{_pct(cells.loc[n, 'test_accuracy_mean'], cells.loc[n, 'test_accuracy_std'])} "
-            f"({cells.loc[n, 'n_seeds']})" if n in cells.index else "–" for n in counts) + " |")
-    return out
+def _lowres_md(lowres: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+    return _curve_md(runs, "strategy", ["arm"])
+
+
+def _sources_md(sources: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+    return _curve_md(runs, "source", ["source model", "tokens read"])
 
 
 def _ci(c: dict) -> str:
@@ -285,7 +289,9 @@ def _distill_md(results: Path) -> list[str]:
 
 def markdown_tables(results: Path) -> str:
     """The README's result tables, printed from the committed CSVs (so the README quotes the
-    files, never a hand copy): ``python -m transferlib.experiments.report results``."""
+    files, never a hand copy): ``python -m transferlib.experiments.report results``. The
+    curves' cells are "mean ± half-width of its 95 % interval (seeds)", the interval counting
+    the seeds and the test set (``stats.mean_interval``)."""
     out = []
     for name, fmt in (("ablation", _ablation_md), ("lowres", _lowres_md),
                       ("domains", _domains_md), ("zeroshot", _zeroshot_md),
@@ -294,7 +300,7 @@ def markdown_tables(results: Path) -> str:
         if not path.is_file():
             continue
         frames = [pd.read_csv(path)]
-        if name in ("domains", "zeroshot"):
+        if name in ("domains", "zeroshot", "lowres", "sources"):
             frames.append(pd.read_csv(Path(results) / f"{name}_runs.csv"))
         out += [f"\n{name} ({path}):\n", *fmt(*frames)]
     if all((Path(results) / f"{n}_runs.csv").is_file() for n in ("teacher", "distill")):
