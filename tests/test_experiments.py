@@ -20,6 +20,7 @@ from transferlib.checkpoint import load_model, save_model
 from transferlib.cli import build_parser
 from transferlib.errors import DataError
 from transferlib.experiments.command import cmd_experiments
+from transferlib.experiments.report import transfer_vs_scratch
 from transferlib.experiments.runs import (
     Context,
     experiment_sizes,
@@ -27,7 +28,6 @@ from transferlib.experiments.runs import (
     run_experiment,
     stratified_order,
     stratified_subsample,
-    transfer_vs_scratch,
 )
 from transferlib.model import LanguageModel, ModelConfig
 from transferlib.strategies import PRESETS

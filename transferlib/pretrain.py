@@ -81,53 +81,57 @@ def pretrain_language_model(
     cfg = cfg or PretrainConfig()
     if cfg.embedding_lr_factor < 0:
         raise ArgumentError(f"embedding_lr_factor must be >= 0, got {cfg.embedding_lr_factor}")
-    (vocab_size, emb_dim, hidden_dim, num_layers, epochs, batch_size, bptt, lr, seed, amp,
-     max_tokens, out_dim, output_vocab_size) = (
-        cfg.vocab_size, cfg.emb_dim, cfg.hidden_dim, cfg.num_layers, cfg.epochs, cfg.batch_size,
-        cfg.bptt, cfg.lr, cfg.seed, cfg.amp, cfg.max_tokens, cfg.out_dim, cfg.output_vocab_size)
-    set_seed(seed)
+    set_seed(cfg.seed)
     dev = pick_device(cfg.device)
-    if vectors is not None:
-        vocab = vocab_from_vectors(train_texts, vectors, min_freq=2, max_size=vocab_size)
-        emb_dim = vectors.dim
-    else:
-        vocab = Vocab.build((tokenize(t) for t in train_texts), min_freq=2, max_size=vocab_size)
-    train = LanguageModelStream(train_texts, vocab, batch_size, bptt, vary_bptt=True, seed=seed,
-                                max_tokens=max_tokens)
-    valid = LanguageModelStream(valid_texts, vocab, batch_size=16, bptt=bptt,
-                                max_tokens=None if max_tokens is None else max_tokens // 5)
-    model_cfg = ModelConfig(vocab_size=len(vocab), emb_dim=emb_dim, hidden_dim=hidden_dim,
-                            num_layers=num_layers, emb_dropout=0.05, layer_dropout=0.15,
-                            out_dropout=0.15, out_dim=out_dim,
-                            output_vocab_size=min(output_vocab_size, len(vocab)))
-    model = LanguageModel(model_cfg)
-    origins = None
-    if vectors is not None:
-        origins = embedding_from_vectors(model.encoder.embedding, vocab, vectors)
-        model.encoder.embedding.weight.requires_grad_(cfg.embedding_lr_factor > 0)
+    if vectors is None:
+        vocab = Vocab.build((tokenize(t) for t in train_texts), min_freq=2,
+                            max_size=cfg.vocab_size)
+    else:  # the corpus words seen twice that have a vector
+        vocab = vocab_from_vectors(train_texts, vectors, min_freq=2, max_size=cfg.vocab_size)
+    train = LanguageModelStream(train_texts, vocab, cfg.batch_size, cfg.bptt, vary_bptt=True,
+                                seed=cfg.seed, max_tokens=cfg.max_tokens)
+    valid = LanguageModelStream(valid_texts, vocab, batch_size=16, bptt=cfg.bptt,
+                                max_tokens=None if cfg.max_tokens is None else cfg.max_tokens // 5)
+    model, origins = _source_model(vocab, cfg, vectors)
     model.to(dev)
-    optimizer = torch.optim.AdamW(parameter_groups(model, lr, cfg.embedding_lr_factor),
-                                  lr=lr, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(parameter_groups(model, cfg.lr, cfg.embedding_lr_factor),
+                                  lr=cfg.lr, weight_decay=0.01)
     steps = 0
-    for epoch in range(epochs):  # window lengths vary by epoch: count every epoch's steps
+    for epoch in range(cfg.epochs):  # window lengths vary by epoch: count every epoch's steps
         train.set_epoch(epoch)
         steps += len(train)
     scheduler = one_cycle(optimizer, total_steps=steps)
     start = time.perf_counter()
     history = fit(model, train, valid, LanguageModelTask(), optimizer,
-                  TrainConfig(epochs=epochs, device=dev, amp=amp, clip=0.25, progress=progress,
-                              checkpoint_dir=checkpoint_dir, resume=resume),
+                  TrainConfig(epochs=cfg.epochs, device=dev, amp=cfg.amp, clip=0.25,
+                              progress=progress, checkpoint_dir=checkpoint_dir, resume=resume),
                   scheduler=scheduler, on_epoch_end=on_epoch_end)
     metrics = {"valid_perplexity": float(history["valid_perplexity"].iloc[-1]),
-               "train_tokens": train.n_tokens, "epochs": epochs,
+               "train_tokens": train.n_tokens, "epochs": cfg.epochs,
                "seconds": time.perf_counter() - start, "device": str(dev),
                "parameters": count_parameters(model, trainable_only=False),
                "trainable_parameters": count_parameters(model), "vocab_size": len(vocab),
-               "output_vocab_size": model_cfg.n_output, "batch_size": batch_size, "bptt": bptt,
-               "lr": lr, "amp": amp, "embedding": _embedding_kind(origins, cfg),
-               "embedding_rows_by_origin": origins,
+               "output_vocab_size": model.cfg.n_output, "batch_size": cfg.batch_size,
+               "bptt": cfg.bptt, "lr": cfg.lr, "amp": cfg.amp,
+               "embedding": _embedding_kind(origins, cfg), "embedding_rows_by_origin": origins,
                "config": asdict(cfg)}
     return PretrainResult(model, vocab, history, metrics)
+
+
+def _source_model(vocab: Vocab, cfg: PretrainConfig, vectors: WordVectors | None
+                  ) -> tuple[LanguageModel, dict | None]:
+    """The untrained LM over ``vocab`` and its embedding rows' origins (None without vectors:
+    a random embedding; with them, the vectors, frozen unless ``cfg.embedding_lr_factor``)."""
+    model = LanguageModel(ModelConfig(
+        vocab_size=len(vocab), emb_dim=cfg.emb_dim if vectors is None else vectors.dim,
+        hidden_dim=cfg.hidden_dim, num_layers=cfg.num_layers, emb_dropout=0.05,
+        layer_dropout=0.15, out_dropout=0.15, out_dim=cfg.out_dim,
+        output_vocab_size=min(cfg.output_vocab_size, len(vocab))))
+    origins = None
+    if vectors is not None:
+        origins = embedding_from_vectors(model.encoder.embedding, vocab, vectors)
+        model.encoder.embedding.weight.requires_grad_(cfg.embedding_lr_factor > 0)
+    return model, origins
 
 
 def parameter_groups(model: LanguageModel, lr: float, embedding_lr_factor: float) -> list[dict]:

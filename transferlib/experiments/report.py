@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from transferlib.stats import Runs, compare, compare_to, mean_interval, runs_from_frame
@@ -85,6 +86,26 @@ def zeroshot_comparisons(runs: pd.DataFrame) -> list[dict]:
     get = {n: _runs(rows, n, "accuracy", "n_test") for n, rows in runs.groupby(name, sort=False)}
     return [{**(c := compare(model, get["majority"], show=False)).to_dict(), "text": str(c)}
             for n, model in get.items() if n != "majority"]
+
+
+def transfer_vs_scratch(summary: pd.DataFrame, strategy: str, n_transfer: int = 100,
+                        n_scratch: int = 1000) -> str:
+    """The sentence answering "does transfer with 100 labels ≥ scratch with 1000?" from a
+    ``run_lowres`` summary (notebook 01)."""
+    def get(name: str, n: int) -> pd.Series | None:
+        hit = summary[(summary["strategy"] == name) & (summary["n_labels"] == n)]
+        return None if hit.empty else hit.iloc[0]
+
+    t, s = get(strategy, n_transfer), get("scratch", n_scratch)
+    if t is None or s is None:
+        return (f"cannot answer: the run lacks {strategy} with {n_transfer} labels or scratch "
+                f"with {n_scratch} labels")
+    verdict = "yes" if t["test_accuracy_mean"] >= s["test_accuracy_mean"] else "no"
+    return (f"{verdict}: {strategy} with {n_transfer} labels reaches "
+            f"{t['test_accuracy_mean']:.3f} ± {np.nan_to_num(t['test_accuracy_std']):.3f} "
+            f"test accuracy, scratch with {n_scratch} labels "
+            f"{s['test_accuracy_mean']:.3f} ± {np.nan_to_num(s['test_accuracy_std']):.3f} "
+            f"(mean ± std over {int(min(t['n_seeds'], s['n_seeds']))} seeds)")
 
 
 def plot_summary(name: str, summary: pd.DataFrame, path: Path) -> Path:

@@ -40,6 +40,7 @@ from transferlib.experiments.report import (
     ablation_intervals,
     domain_comparisons,
     lowres_comparisons,
+    transfer_vs_scratch,
     write_outputs,
     zeroshot_comparisons,
 )
@@ -304,26 +305,6 @@ def run_lowres(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit",
     runs = runs[runs["strategy"].isin(arms) & runs["n_labels"].isin(counts)
                 & runs["seed"].isin(seeds)]
     return runs, summarize(runs, ["strategy", "n_labels"])
-
-
-def transfer_vs_scratch(summary: pd.DataFrame, strategy: str, n_transfer: int = 100,
-                        n_scratch: int = 1000) -> str:
-    """The sentence answering "does transfer with 100 labels ≥ scratch with 1000?" from a
-    ``run_lowres`` summary (notebook 01)."""
-    def get(name: str, n: int) -> pd.Series | None:
-        hit = summary[(summary["strategy"] == name) & (summary["n_labels"] == n)]
-        return None if hit.empty else hit.iloc[0]
-
-    t, s = get(strategy, n_transfer), get("scratch", n_scratch)
-    if t is None or s is None:
-        return (f"cannot answer: the run lacks {strategy} with {n_transfer} labels or scratch "
-                f"with {n_scratch} labels")
-    verdict = "yes" if t["test_accuracy_mean"] >= s["test_accuracy_mean"] else "no"
-    return (f"{verdict}: {strategy} with {n_transfer} labels reaches "
-            f"{t['test_accuracy_mean']:.3f} ± {np.nan_to_num(t['test_accuracy_std']):.3f} "
-            f"test accuracy, scratch with {n_scratch} labels "
-            f"{s['test_accuracy_mean']:.3f} ± {np.nan_to_num(s['test_accuracy_std']):.3f} "
-            f"(mean ± std over {int(min(t['n_seeds'], s['n_seeds']))} seeds)")
 
 
 def run_domains(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
