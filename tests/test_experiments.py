@@ -260,3 +260,10 @@ def test_an_interrupted_run_resumes_only_with_its_own_settings(tmp_path: Path):
     check_partial(partial, meta)  # the same settings resume
     with pytest.raises(DataError, match="other settings"):
         check_partial(partial, {**meta, "sizes": {"epochs": 3}})
+
+
+def test_sources_record_no_folder_of_the_machine(ctx: Context, tmp_path: Path):
+    from transferlib.experiments.sources import source_facts
+
+    folder = _source_folder(ctx, tmp_path / "elsewhere" / "p10", 100, 3)
+    assert source_facts(folder)["folder"] == "…/p10"

@@ -12,7 +12,6 @@ import json
 import shlex
 import sys
 from dataclasses import replace
-from pathlib import Path
 from types import ModuleType
 
 from transferlib.cli_helpers import (
@@ -26,7 +25,7 @@ from transferlib.config import (
     fast_mode,
     machine_info,
     positive_int,
-    repo_relative,
+    recorded_path,
 )
 from transferlib.errors import DataError, exit_status
 from transferlib.finetune_command import cmd_finetune, read_splits, saved_chunk_len, saved_max_len
@@ -152,10 +151,7 @@ def _command_module(module: str) -> ModuleType:
 def shown_path(arg: str) -> str:
     """An argument as results record it: a path inside the repository relative to it, one
     outside it as ``…/`` and its last part (no committed file names the machine's folders)."""
-    if not arg.startswith("/"):
-        return arg
-    rel = repo_relative(arg)
-    return rel if not rel.startswith("/") else "…/" + Path(arg).name
+    return recorded_path(arg) if arg.startswith("/") else arg
 
 
 def requested_command(argv: list[str]) -> str:

@@ -44,6 +44,13 @@ def repo_relative(path: str | Path) -> str:
         return str(path)
 
 
+def recorded_path(path: str | Path) -> str:
+    """``path`` as committed files record it: relative to the repository inside it, else ``…/``
+    and its last part, so no result names a folder of the machine that made it."""
+    rel = repo_relative(path)
+    return rel if not Path(rel).is_absolute() else "…/" + Path(path).name
+
+
 def positive_int(text: str) -> int:
     """An argparse type: a whole number ≥ 1 (so that ``--epochs 0`` is refused with exit 2 and
     the flag's name instead of being read as "not given")."""

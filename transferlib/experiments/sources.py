@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from transferlib.checkpoint import read_config
-from transferlib.config import machine_info, repo_relative
+from transferlib.config import machine_info, recorded_path
 from transferlib.errors import ArgumentError, DataError
 from transferlib.experiments.records import check_partial, is_done, read_partial, summarize
 from transferlib.experiments.report import correct_frame, write_outputs
@@ -40,7 +40,7 @@ def source_facts(folder: Path) -> dict:
         raise DataError(f"{path} is missing: a source model folder written by "
                         "`python -m transferlib pretrain` has one")
     m = json.loads(path.read_text(encoding="utf-8"))
-    return {"folder": repo_relative(folder), "train_tokens": int(m["train_tokens"]),
+    return {"folder": recorded_path(folder), "train_tokens": int(m["train_tokens"]),
             "epochs": m["epochs"], "vocab_size": m["vocab_size"],
             "valid_perplexity": m["valid_perplexity"], "seconds": m["seconds"],
             "embedding": m.get("embedding"), "source_fraction": m.get("source_fraction", 1.0),
@@ -116,7 +116,7 @@ def run_sources_experiment(out: Path, sources: dict[str, Path], seeds: Sequence[
         raise ArgumentError(f"--reference {reference!r} is not one of {list(sources)}")
     meta: dict = {"experiment": "sources", "command": command, "seeds": list(seeds),
                   "recipe": RECIPE, "sizes": asdict(sizes), "reference": reference,
-                  "pretrained": {n: repo_relative(f) for n, f in sources.items()},
+                  "pretrained": {n: recorded_path(f) for n, f in sources.items()},
                   "fast": fast,
                   "sources": {n: {**source_facts(f), "model": read_config(f)["model"]}
                               for n, f in sources.items()}}
@@ -132,7 +132,7 @@ def run_sources_experiment(out: Path, sources: dict[str, Path], seeds: Sequence[
                                   how="left", on=["strategy", "n_labels", "seed"])
         others = others[others["n_labels"].isin(runs["n_labels"])
                         & others["n_test"].isin(runs["n_test"])]
-        meta["vectors_from"] = repo_relative(lowres_runs)
+        meta["vectors_from"] = recorded_path(lowres_runs)
     meta["comparisons"] = source_comparisons(runs, reference, others)
     print("\n".join(c["text"] for c in meta["comparisons"]))
     meta.update(machine=machine_info(), seconds=time.perf_counter() - start)
