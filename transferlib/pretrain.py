@@ -156,7 +156,7 @@ def _embedding_kind(origins: dict | None, cfg: PretrainConfig) -> str:
 
 def take_fraction(sentences: list[str], fraction: float, block: int = 100) -> list[str]:
     """About ``fraction`` of ``sentences`` in blocks of ``block`` consecutive sentences spread
-    evenly over the corpus (every genre and decade keeps its share; notebook 05's source-size
+    evenly over the corpus (every genre and decade keeps its share; notebook 07's source-size
     curve). ``fraction`` 1 returns them all."""
     if not 0 < fraction <= 1:
         raise ArgumentError(f"fraction must be in (0, 1], got {fraction}")

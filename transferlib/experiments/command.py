@@ -51,7 +51,7 @@ def cmd_experiments(args: argparse.Namespace) -> int:
 
 
 def cmd_sources(args: argparse.Namespace, fast: bool, seeds: list[int]) -> int:
-    """``experiments sources --sources NAME=FOLDER ...``: the source-size curve (notebook 05)."""
+    """``experiments sources --sources NAME=FOLDER ...``: the source-size curve (notebook 07)."""
     if not args.sources:
         raise ArgumentError("experiments sources needs --sources NAME=FOLDER [NAME=FOLDER ...]")
     sources = dict(args.sources)

@@ -1,14 +1,13 @@
 """The source-size curve: how much transfer grows with what the source model has read.
 
-Taught in notebook 05. Every source language model (a model folder: the shipped one, or ones
-pretrained on a share of the source text with ``python -m transferlib pretrain --fraction F``)
-is fine-tuned with the ``full`` recipe at a few label counts, by exactly the runs of the
-low-resource curve (``runs.lowres_run``: same samples, epochs and seeds), so the only thing that
-changes along the curve is the source model. ``python -m transferlib experiments sources
---sources NAME=FOLDER ...`` writes ``sources_runs.csv``, ``sources_correct.csv``,
+Taught in notebook 07 (section 10). Every source language model (a model folder: the shipped
+one, or ones pretrained on a share of the source text with ``python -m transferlib pretrain
+--fraction F``) is fine-tuned with the ``full`` recipe at a few label counts, by exactly the
+runs of the low-resource curve (``runs.lowres_run``: same samples, epochs and seeds), so the
+only thing that changes along the curve is the source model. ``python -m transferlib experiments
+sources --sources NAME=FOLDER ...`` writes ``sources_runs.csv``, ``sources_correct.csv``,
 ``sources.csv``, ``sources.png`` and ``sources.json`` (each source's size, perplexity and
-pretraining seconds, and the comparisons with their 95 % intervals).
-"""
+pretraining seconds, and the comparisons with their 95 % intervals)."""
 
 from __future__ import annotations
 
@@ -108,7 +107,7 @@ def run_sources_experiment(out: Path, sources: dict[str, Path], seeds: Sequence[
                            sizes: ExperimentSizes, reference: str, fast: bool, device: str = "auto",
                            amp: bool = True, command: str = "",
                            lowres_runs: Path | None = None) -> dict[str, Path]:
-    """Run the source-size curve and write its files (notebook 05); ``reference`` names the
+    """Run the source-size curve and write its files (notebook 07); ``reference`` names the
     source the others are compared with, ``lowres_runs`` a ``lowres_runs.csv`` whose
     ``vectors`` arm each source is compared with."""
     start = time.perf_counter()
