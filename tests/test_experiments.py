@@ -129,6 +129,24 @@ def test_lowres_curve_rows_and_answer(ctx: Context, tmp_path: Path):
     assert meta["answer"].startswith("cannot answer")  # 1000 labels are not in this pool
 
 
+def test_four_arm_curve_compares_the_lm_with_its_vectors_at_every_count(ctx: Context,
+                                                                        tmp_path: Path):
+    arms = ["scratch", "vectors", "full", "full-lm"]
+    runs, summary, meta = _read(run_experiment("lowres", tmp_path, [0, 1], ctx=ctx, arms=arms))
+    assert len(runs) == 3 * 2 * 4 and set(runs["strategy"]) == set(arms)
+    assert (summary["n_seeds"] == 2).all()
+    by_count = {}
+    for c in meta["comparisons"]:
+        by_count.setdefault(c["n_labels"], []).append((c["a"], c["b"]))
+    assert sorted(by_count) == [20, 50, 120]
+    for pairs in by_count.values():  # the LM against its vectors, the best (by valid) v scratch
+        assert pairs[:2] == [("full", "vectors"), ("full-lm", "vectors")]
+        assert pairs[2][1] == "scratch" and pairs[2][0] in arms[1:]
+    assert all(c["paired"] for c in meta["comparisons"])
+    records = pd.read_csv(tmp_path / "lowres_correct.csv", dtype={"test_correct": str})
+    assert len(records) == len(runs) and records["test_correct"].str.len().eq(60).all()
+
+
 def _source_folder(ctx: Context, folder: Path, tokens: int, seed: int) -> Path:
     """A tiny source LM with the metrics.json that `pretrain` writes."""
     torch.manual_seed(seed)
