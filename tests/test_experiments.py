@@ -26,9 +26,8 @@ from transferlib.experiments.runs import (
     experiment_sizes,
     lowres_epochs,
     run_experiment,
-    stratified_order,
-    stratified_subsample,
 )
+from transferlib.experiments.samples import stratified_order, stratified_subsample
 from transferlib.model import LanguageModel, ModelConfig
 from transferlib.strategies import PRESETS
 from transferlib.text import Vocab, tokenize
@@ -210,6 +209,10 @@ def test_domains_never_score_on_the_k_training_sentences(ctx: Context, tmp_path:
     for c in meta["comparisons"]:
         assert c["n_test"] == 60 - c["k"] and c["seeds_a"] == 2 and c["low"] <= c["high"]
         assert c["versus"] in c["b"] and f"{c['domain']} sentences" in c["text"]
+        assert c["paired"]  # over the held-out sentences, from each run's record
+    records = pd.read_csv(tmp_path / "domains_correct.csv", dtype={"test_correct": str})
+    assert len(records) == len(runs) and (records["test_correct"].str.len()
+                                          == runs["n_eval"].to_numpy()).all()
     assert set(runs["method"]) == {"rt-as-is", "rt-adapted", "scratch"}
     assert (runs["n_eval"] == 60 - runs["k"]).all()
     assert runs["accuracy"].between(0, 1).all()

@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         "transfer", "pretrain", "pipeline", "zeroshot", "fewshot", "distill"}),
     ("applications: experiments, benchmarks, DDP scaling, command lines", {
         "experiments", "experiments.runs", "experiments.report", "experiments.distill",
-        "experiments.sources", "experiments.records",
+        "experiments.sources", "experiments.records", "experiments.samples",
         "experiments.command", "experiments.deploy", "experiments.distill_command", "bench",
         "bench.levers", "bench.flops", "bench.infer", "bench.measure", "bench.softmax",
         "bench.train", "bench.tta", "distributed", "cli", "cli_helpers", "finetune_command",

@@ -30,7 +30,8 @@ def correct_frame(runs: pd.DataFrame) -> pd.DataFrame | None:
     """The per-review right/wrong strings of the runs that have one (``*_correct.csv``)."""
     if "test_correct" not in runs.columns or runs["test_correct"].isna().all():
         return None
-    keys = [c for c in ("strategy", "n_labels", "seed") if c in runs.columns]
+    keys = [c for c in ("strategy", "domain", "method", "k", "n_labels", "seed")
+            if c in runs.columns]
     return runs[runs["test_correct"].notna()][[*keys, "test_correct"]]
 
 
@@ -60,13 +61,18 @@ def lowres_comparisons(runs: pd.DataFrame) -> list[dict]:
 
 
 def _runs(rows: pd.DataFrame, name: str, value: str, size: str) -> Runs:
-    return Runs(name, tuple(rows[value]), int(rows[size].iloc[0]))
+    """The ``Runs`` of some rows, with their per-item records when every row kept one."""
+    records = None
+    if "test_correct" in rows.columns and rows["test_correct"].notna().all():
+        records = np.array([[ch == "1" for ch in str(r)] for r in rows["test_correct"]],
+                           dtype=float)
+    return Runs(name, tuple(rows[value]), int(rows[size].iloc[0]), records)
 
 
 def domain_comparisons(runs: pd.DataFrame) -> list[dict]:
     """Per domain and k: the adapted RT model against the RT model as is and against scratch
-    on the same k sentences, scored on the same held-out sentences of the domain (unpaired:
-    the domain runs keep no per-sentence records, so the intervals are the wider bound)."""
+    on the same k sentences, scored on the same held-out sentences of the domain; paired over
+    those sentences when the runs kept their right/wrong records (``domains_correct.csv``)."""
     out = []
     for (domain, k), part in runs[runs["k"] > 0].groupby(["domain", "k"], sort=False):
         get = {m: _runs(rows, f"{domain}, {m} (k = {k})", "accuracy", "n_eval")

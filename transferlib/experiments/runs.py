@@ -20,12 +20,14 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from transferlib import datasets
+from transferlib.batching import DEFAULT_MAX_LEN
 from transferlib.checkpoint import load_language_model, read_config, save_model
 from transferlib.config import (
     fast_mode,
@@ -34,7 +36,7 @@ from transferlib.config import (
     source_model_dir,
 )
 from transferlib.devices import pick_device
-from transferlib.errors import ArgumentError, DataError
+from transferlib.errors import ArgumentError
 from transferlib.experiments.records import check_partial, is_done, read_partial, summarize
 from transferlib.experiments.report import (
     ablation_intervals,
@@ -44,7 +46,8 @@ from transferlib.experiments.report import (
     write_outputs,
     zeroshot_comparisons,
 )
-from transferlib.fewshot import accuracy_on, adapt_classifier
+from transferlib.experiments.samples import stratified_subsample
+from transferlib.fewshot import adapt_classifier
 from transferlib.model import LanguageModel
 from transferlib.pipeline import (
     LM_STAGE_LR_FACTOR,
@@ -52,6 +55,7 @@ from transferlib.pipeline import (
     default_sizes,
     finetune_classifier,
     finetune_language_model,
+    score_test_split,
     scratch_sizes,
     target_language_model,
 )
@@ -97,31 +101,6 @@ def experiment_sizes(fast: bool | None = None) -> ExperimentSizes:
                 max_domain=None, domain_epochs=10, fewshot_ks=(1, 5, 10, 50)))
     return ExperimentSizes(epochs=base.epochs, lm_epochs=base.lm_epochs,
                            max_train=base.max_train, max_eval=base.max_eval, lr=2e-3, **own)
-
-
-def stratified_order(labels: Sequence[str], seed: int) -> list[int]:
-    """A seeded order of the positions whose every prefix is class-stratified (notebook 07).
-
-    Each class is shuffled; its j-th member of n_c gets the key (j + 0.5) / n_c and positions
-    are sorted by key, so the first n rows hold each class within one of n * share. Prefixes
-    are nested: the 50 examples are among the 100, which are among the 250, ...
-    """
-    labels = np.asarray(list(labels))
-    rng = np.random.default_rng(seed)
-    keys = np.empty(len(labels))
-    for c in sorted(set(labels.tolist())):
-        rows = rng.permutation(np.flatnonzero(labels == c))
-        keys[rows] = (np.arange(len(rows)) + 0.5) / len(rows)
-    return np.lexsort((rng.random(len(labels)), keys)).tolist()
-
-
-def stratified_subsample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    """The first ``n`` rows of ``stratified_order(frame.label, seed)``, in the frame's own row
-    order and with its index kept (notebook 07)."""
-    if not 0 < n <= len(frame):
-        raise DataError(f"cannot take {n} examples from {len(frame)}")
-    order = stratified_order(frame["label"], seed)[:n]
-    return frame.iloc[sorted(order)]
 
 
 def adapt_language_model(
@@ -307,6 +286,13 @@ def run_lowres(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit",
     return runs, summarize(runs, ["strategy", "n_labels"])
 
 
+def _scored(rt, ctx: Context, model, frame: pd.DataFrame) -> dict:
+    """Accuracy and per-sentence right/wrong record of ``model`` on ``frame``, in its order."""
+    m = score_test_split(model, rt.vocab, rt.classes, frame, DEFAULT_MAX_LEN,
+                         pick_device(ctx.device), ctx.amp)
+    return {"accuracy": m["test_accuracy"], "test_correct": m["test_correct"]}
+
+
 def run_domains(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The RT classifier on IMDB/Yelp/Amazon sentences as is, adapted with k labelled
@@ -316,12 +302,12 @@ def run_domains(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
     rows, cap, epochs = [], ctx.sizes.max_domain, ctx.sizes.domain_epochs
     for seed in seeds:
         rt = ctx.finetune(strategy, ctx.pool, seed)["result"]
+        scored = partial(_scored, rt, ctx)
         for domain in datasets.DOMAINS:
             pool = datasets.load_domain_sentences(domain)
             pool = stratified_subsample(pool, cap, 0) if cap and cap < len(pool) else pool
-            acc = accuracy_on(rt.model, rt.vocab, rt.classes, pool, ctx.device, ctx.amp)
             rows.append({"domain": domain, "k": 0, "seed": seed, "method": "rt-as-is",
-                         "accuracy": acc, "n_eval": len(pool)})
+                         **scored(rt.model, pool), "n_eval": len(pool)})
             for k in ctx.sizes.domain_ks:
                 shots = stratified_subsample(pool, k, seed)
                 rest = pool.drop(index=shots.index)
@@ -331,15 +317,13 @@ def run_domains(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
                     shots, shots, rest, PRESETS["scratch"],
                     FinetuneConfig(epochs=epochs, lr=ctx.sizes.lr, batch_size=16,
                                    patience=None, seed=seed, amp=ctx.amp, device=ctx.device),
-                    small_model=ctx.model_sizes, progress=False)
-                for method, value in (
-                        ("rt-as-is", accuracy_on(rt.model, rt.vocab, rt.classes, rest,
-                                                 ctx.device, ctx.amp)),
-                        ("rt-adapted", accuracy_on(adapted, rt.vocab, rt.classes, rest,
-                                                   ctx.device, ctx.amp)),
-                        ("scratch", scratch.metrics["test_accuracy"])):
+                    small_model=ctx.model_sizes, progress=False).metrics
+                for method, score in (("rt-as-is", scored(rt.model, rest)),
+                                      ("rt-adapted", scored(adapted, rest)),
+                                      ("scratch", {"accuracy": scratch["test_accuracy"],
+                                                   "test_correct": scratch["test_correct"]})):
                     rows.append({"domain": domain, "k": k, "seed": seed, "method": method,
-                                 "accuracy": value, "n_eval": len(rest)})
+                                 **score, "n_eval": len(rest)})
     runs = pd.DataFrame(rows)
     return runs, summarize(runs, ["domain", "method", "k"], "accuracy")
 
