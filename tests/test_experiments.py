@@ -288,3 +288,14 @@ def test_sources_record_no_folder_of_the_machine(ctx: Context, tmp_path: Path):
 
     folder = _source_folder(ctx, tmp_path / "elsewhere" / "p10", 100, 3)
     assert source_facts(folder)["folder"] == "…/p10"
+
+
+def test_tables_read_the_records_for_paired_intervals(ctx: Context, tmp_path: Path):
+    from transferlib.experiments.report import markdown_tables, read_runs
+
+    run_experiment("domains", tmp_path, [0, 1], ctx=ctx)
+    runs = read_runs(tmp_path, "domains")
+    assert runs["test_correct"].notna().all()  # merged back from domains_correct.csv
+    meta = json.loads((tmp_path / "domains.json").read_text())
+    first = meta["comparisons"][0]
+    assert f"{100 * first['delta']:+.1f} ({100 * first['low']:+.1f} … " in markdown_tables(tmp_path)

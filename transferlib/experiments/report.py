@@ -314,6 +314,18 @@ def _distill_md(results: Path) -> list[str]:
     return out
 
 
+def read_runs(results: Path, name: str) -> pd.DataFrame:
+    """``NAME_runs.csv`` with each run's right/wrong record from ``NAME_correct.csv`` when
+    there is one (what the paired intervals read)."""
+    runs = pd.read_csv(results / f"{name}_runs.csv")
+    records = results / f"{name}_correct.csv"
+    if records.is_file():
+        correct = pd.read_csv(records, dtype={"test_correct": str})
+        runs = runs.merge(correct, how="left",
+                          on=[c for c in correct.columns if c != "test_correct"])
+    return runs
+
+
 def markdown_tables(results: Path) -> str:
     """The README's result tables, printed from the committed CSVs (so the README quotes the
     files, never a hand copy): ``python -m transferlib.experiments.report results``. The
@@ -328,7 +340,7 @@ def markdown_tables(results: Path) -> str:
             continue
         frames = [pd.read_csv(path)]
         if name in ("domains", "zeroshot", "lowres", "sources"):
-            frames.append(pd.read_csv(Path(results) / f"{name}_runs.csv"))
+            frames.append(read_runs(Path(results), name))
         out += [f"\n{name} ({path}):\n", *fmt(*frames)]
     if all((Path(results) / f"{n}_runs.csv").is_file() for n in ("teacher", "distill")):
         out += [f"\ndistillation ({Path(results) / 'distill_runs.csv'}):\n",
