@@ -294,7 +294,7 @@ def test_tables_read_the_records_for_paired_intervals(ctx: Context, tmp_path: Pa
     from transferlib.experiments.report import markdown_tables, read_runs
 
     run_experiment("domains", tmp_path, [0, 1], ctx=ctx)
-    runs = read_runs(tmp_path, "domains")
+    runs = read_runs(tmp_path / "domains_runs.csv")
     assert runs["test_correct"].notna().all()  # merged back from domains_correct.csv
     meta = json.loads((tmp_path / "domains.json").read_text())
     first = meta["comparisons"][0]

@@ -32,7 +32,8 @@ from scipy import stats as _scipy_stats
 
 from transferlib.errors import ArgumentError
 
-__all__ = ["Runs", "Comparison", "compare", "compare_to", "mean_interval", "runs_from_frame"]
+__all__ = ["Runs", "Comparison", "compare", "compare_to", "mean_interval",
+           "records_from_strings", "runs_from_frame"]
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,12 @@ def compare(a: Runs, b: Runs, level: float = 0.95, show: bool = True,
     return result
 
 
+def records_from_strings(strings: Sequence[str]) -> np.ndarray:
+    """Right/wrong strings (``"1011…"``, one per run, as ``*_correct.csv`` stores them) →
+    ``[runs, items]`` of 0/1, the ``correct`` of ``Runs``."""
+    return np.array([[ch == "1" for ch in str(s)] for s in strings], dtype=float)
+
+
 def mean_interval(runs: Runs, level: float = 0.95) -> float:
     """Half-width of the ``level`` interval of one model's mean accuracy: the seed variance of
     the mean plus the binomial test-set variance, Welch–Satterthwaite t (notebook 07 derives
@@ -183,8 +190,7 @@ def runs_from_frame(runs: pd.DataFrame, name: str, correct: pd.DataFrame | None 
             hits = hits[hits[column] == value]
         hits = hits[hits["seed"].isin(rows["seed"])]
         if not hits.empty:
-            records = np.array([[ch == "1" for ch in s] for s in hits["test_correct"]],
-                               dtype=float)
+            records = records_from_strings(hits["test_correct"])
     return Runs(label or name, tuple(rows["test_accuracy"]), int(n_tests[0]), records)
 
 

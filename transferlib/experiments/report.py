@@ -13,7 +13,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from transferlib.stats import Runs, compare, compare_to, mean_interval, runs_from_frame
+from transferlib.stats import (
+    Runs,
+    compare,
+    compare_to,
+    mean_interval,
+    records_from_strings,
+    runs_from_frame,
+)
 
 
 def _curves(ax, summary: pd.DataFrame, group: str, x: str, y: str) -> None:
@@ -64,8 +71,7 @@ def _runs(rows: pd.DataFrame, name: str, value: str, size: str) -> Runs:
     """The ``Runs`` of some rows, with their per-item records when every row kept one."""
     records = None
     if "test_correct" in rows.columns and rows["test_correct"].notna().all():
-        records = np.array([[ch == "1" for ch in str(r)] for r in rows["test_correct"]],
-                           dtype=float)
+        records = records_from_strings(rows["test_correct"])
     return Runs(name, tuple(rows[value]), int(rows[size].iloc[0]), records)
 
 
@@ -314,11 +320,11 @@ def _distill_md(results: Path) -> list[str]:
     return out
 
 
-def read_runs(results: Path, name: str) -> pd.DataFrame:
-    """``NAME_runs.csv`` with each run's right/wrong record from ``NAME_correct.csv`` when
-    there is one (what the paired intervals read)."""
-    runs = pd.read_csv(results / f"{name}_runs.csv")
-    records = results / f"{name}_correct.csv"
+def read_runs(runs_csv: Path) -> pd.DataFrame:
+    """An experiment's ``NAME_runs.csv`` with each run's right/wrong record from the
+    ``NAME_correct.csv`` beside it when there is one (what the paired intervals read)."""
+    runs = pd.read_csv(runs_csv)
+    records = Path(runs_csv).with_name(Path(runs_csv).name.replace("_runs.csv", "_correct.csv"))
     if records.is_file():
         correct = pd.read_csv(records, dtype={"test_correct": str})
         runs = runs.merge(correct, how="left",
@@ -340,7 +346,7 @@ def markdown_tables(results: Path) -> str:
             continue
         frames = [pd.read_csv(path)]
         if name in ("domains", "zeroshot", "lowres", "sources"):
-            frames.append(read_runs(Path(results), name))
+            frames.append(read_runs(Path(results) / f"{name}_runs.csv"))
         out += [f"\n{name} ({path}):\n", *fmt(*frames)]
     if all((Path(results) / f"{n}_runs.csv").is_file() for n in ("teacher", "distill")):
         out += [f"\ndistillation ({Path(results) / 'distill_runs.csv'}):\n",

@@ -20,7 +20,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -302,12 +301,11 @@ def run_domains(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
     rows, cap, epochs = [], ctx.sizes.max_domain, ctx.sizes.domain_epochs
     for seed in seeds:
         rt = ctx.finetune(strategy, ctx.pool, seed)["result"]
-        scored = partial(_scored, rt, ctx)
         for domain in datasets.DOMAINS:
             pool = datasets.load_domain_sentences(domain)
             pool = stratified_subsample(pool, cap, 0) if cap and cap < len(pool) else pool
             rows.append({"domain": domain, "k": 0, "seed": seed, "method": "rt-as-is",
-                         **scored(rt.model, pool), "n_eval": len(pool)})
+                         **_scored(rt, ctx, rt.model, pool), "n_eval": len(pool)})
             for k in ctx.sizes.domain_ks:
                 shots = stratified_subsample(pool, k, seed)
                 rest = pool.drop(index=shots.index)
@@ -318,8 +316,8 @@ def run_domains(ctx: Context, seeds: Sequence[int], strategy: str = "ulmfit"
                     FinetuneConfig(epochs=epochs, lr=ctx.sizes.lr, batch_size=16,
                                    patience=None, seed=seed, amp=ctx.amp, device=ctx.device),
                     small_model=ctx.model_sizes, progress=False).metrics
-                for method, score in (("rt-as-is", scored(rt.model, rest)),
-                                      ("rt-adapted", scored(adapted, rest)),
+                for method, score in (("rt-as-is", _scored(rt, ctx, rt.model, rest)),
+                                      ("rt-adapted", _scored(rt, ctx, adapted, rest)),
                                       ("scratch", {"accuracy": scratch["test_accuracy"],
                                                    "test_correct": scratch["test_correct"]})):
                     rows.append({"domain": domain, "k": k, "seed": seed, "method": method,

@@ -23,7 +23,7 @@ from transferlib.checkpoint import read_config
 from transferlib.config import machine_info, recorded_path
 from transferlib.errors import ArgumentError, DataError
 from transferlib.experiments.records import check_partial, is_done, read_partial, summarize
-from transferlib.experiments.report import correct_frame, write_outputs
+from transferlib.experiments.report import correct_frame, read_runs, write_outputs
 from transferlib.experiments.runs import Context, ExperimentSizes, lowres_counts, lowres_run
 from transferlib.stats import compare, runs_from_frame
 
@@ -124,11 +124,7 @@ def run_sources_experiment(out: Path, sources: dict[str, Path], seeds: Sequence[
     runs, summary = run_sources(sources, seeds, sizes, device, amp, partial)
     others = None
     if lowres_runs is not None:
-        others = pd.read_csv(lowres_runs)
-        records = Path(lowres_runs).with_name("lowres_correct.csv")
-        if records.is_file():
-            others = others.merge(pd.read_csv(records, dtype={"test_correct": str}),
-                                  how="left", on=["strategy", "n_labels", "seed"])
+        others = read_runs(Path(lowres_runs))
         others = others[others["n_labels"].isin(runs["n_labels"])
                         & others["n_test"].isin(runs["n_test"])]
         meta["vectors_from"] = recorded_path(lowres_runs)
