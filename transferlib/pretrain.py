@@ -47,6 +47,11 @@ class PretrainConfig:
     amp: bool = True
     device: str = "auto"
 
+    def __post_init__(self):
+        if self.embedding_lr_factor < 0:
+            raise ArgumentError(
+                f"embedding_lr_factor must be >= 0, got {self.embedding_lr_factor}")
+
 
 @dataclass
 class PretrainResult:
@@ -79,8 +84,6 @@ def pretrain_language_model(
     ``cfg`` defaults to ``PretrainConfig()``, the shipped source model's recipe.
     """
     cfg = cfg or PretrainConfig()
-    if cfg.embedding_lr_factor < 0:
-        raise ArgumentError(f"embedding_lr_factor must be >= 0, got {cfg.embedding_lr_factor}")
     set_seed(cfg.seed)
     dev = pick_device(cfg.device)
     if vectors is None:
