@@ -214,8 +214,9 @@ def _check_page(driver: Any, site: Path, base_url: str, page: str) -> list[str]:
     """Every problem of one page, as lines (none when it is fine)."""
     widgets = _has_widget_state(site, page)
     _open(driver, base_url + page, widgets)
+    # the browser asks for /favicon.ico by itself (no page links one): not the page's error
     problems = [f"console: {e['message'][:300]}" for e in driver.get_log("browser")
-                if e["level"] == "SEVERE"]
+                if e["level"] == "SEVERE" and "/favicon.ico " not in e["message"]]
     problems += [f"image not loaded: {src}" for src in driver.execute_script(
         "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
         ".map(i => i.src)")]
